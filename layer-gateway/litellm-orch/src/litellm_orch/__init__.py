@@ -1,0 +1,1 @@
+"""homelab-llm gateway extensions for the LiteLLM proxy (auth, health)."""

@@ -1,0 +1,80 @@
+"""Settings: an env file (KEY=VALUE lines) plus real environment variables.
+
+Real environment variables win over the file, so systemd's EnvironmentFile,
+a shell export and the file all agree. A missing *default* env file is fine
+(fresh machine); a missing file that was asked for explicitly is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ENV_FILE = "/etc/homelab-llm/ov-server.env"
+DEFAULT_MODEL_DIR = "~/.cache/homelab-llm/models"
+
+
+class ConfigError(Exception):
+    """A user-facing configuration problem (printed without a traceback)."""
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"{path}:{lineno}: expected KEY=VALUE, got {raw!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry_path: Path | None
+    model_dir: Path
+    api_key: str | None
+    env_file: Path | None
+    reload_interval: float = 1.0
+
+
+def load_settings(env_file: str | None = None, registry: str | None = None) -> Settings:
+    explicit = env_file or os.environ.get("OV_SERVER_ENV_FILE")
+    path = Path(explicit or DEFAULT_ENV_FILE).expanduser()
+    file_values: dict[str, str] = {}
+    if path.is_file():
+        try:
+            file_values = parse_env_file(path)
+        except OSError as exc:
+            raise ConfigError(f"env file {path}: cannot read: {exc.strerror}") from None
+    elif explicit:
+        raise ConfigError(f"env file {path}: not found (from --env-file / OV_SERVER_ENV_FILE)")
+    else:
+        path = None  # type: ignore[assignment]
+
+    def get(name: str) -> str | None:
+        value = os.environ.get(name, file_values.get(name))
+        return value if value else None
+
+    registry_value = registry or get("OV_SERVER_REGISTRY")
+    interval = get("OV_SERVER_RELOAD_INTERVAL") or "1.0"
+    try:
+        reload_interval = float(interval)
+    except ValueError:
+        raise ConfigError(f"OV_SERVER_RELOAD_INTERVAL: not a number: {interval!r}") from None
+    return Settings(
+        registry_path=Path(registry_value).expanduser() if registry_value else None,
+        model_dir=Path(get("OV_SERVER_MODEL_DIR") or DEFAULT_MODEL_DIR).expanduser(),
+        api_key=get("OV_SERVER_API_KEY"),
+        env_file=path,
+        reload_interval=max(0.1, reload_interval),
+    )

@@ -1,0 +1,110 @@
+"""The model registry: logical model id -> where the model is and how to run it.
+
+YAML shape (see SERVICE_SPEC.md):
+
+    models:
+      jerry-tiny:
+        builtin: jerry-tiny          # the model written by `ov-server build-tiny-model`
+      qwen-1.5b:
+        path: /srv/models/qwen2.5-1.5b-instruct-int8-ov   # IR folder or .gguf file
+        device: CPU                  # CPU (default), GPU, NPU, GPU.1, ...
+        context_length: 32768        # optional, read from the model when absent
+        default_max_tokens: 1024     # used when a request sends no max_tokens
+        scheduler: {cache_size: 2, max_num_seqs: 16}
+        properties: {PERFORMANCE_HINT: LATENCY}   # OpenVINO compile properties
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .config import ConfigError
+from .tiny_model import MODEL_NAME as TINY_NAME
+
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+
+
+class SchedulerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cache_size: int = Field(1, ge=0, description="KV cache size in GB (0 = use num_kv_blocks)")
+    num_kv_blocks: int = Field(0, ge=0)
+    max_num_seqs: int = Field(32, ge=1, le=1024)
+    max_num_batched_tokens: int = Field(256, ge=16)
+    dynamic_split_fuse: bool = True
+    enable_prefix_caching: bool = True
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    builtin: str | None = Field(None, description="name of a built-in model (only 'jerry-tiny')")
+    path: str | None = Field(None, description="OpenVINO IR folder or .gguf file")
+    device: str = "CPU"
+    context_length: int | None = Field(None, ge=16)
+    default_max_tokens: int = Field(256, ge=1)
+    min_new_tokens: int = Field(0, ge=0)
+    scheduler: SchedulerOptions = SchedulerOptions()
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        if (self.builtin is None) == (self.path is None):
+            raise ValueError("give exactly one of 'path' or 'builtin'")
+        if self.builtin is not None and self.builtin != TINY_NAME:
+            raise ValueError(f"unknown builtin {self.builtin!r} (only {TINY_NAME!r})")
+        return self
+
+
+class RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, ModelSpec]
+
+
+def builtin_spec() -> ModelSpec:
+    """The spec used when no registry is configured.
+
+    min_new_tokens=1 makes sure even a random-weight model answers with text.
+    """
+    return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=1)
+
+
+def default_registry() -> dict[str, ModelSpec]:
+    return {TINY_NAME: builtin_spec()}
+
+
+def load_registry(path: Path) -> dict[str, ModelSpec]:
+    """Parse and validate a registry file; errors name the file and the field."""
+    import re
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"registry {path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"registry {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"registry {path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"registry {path}: expected a mapping with a 'models' key")
+    try:
+        parsed = RegistryFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"registry {path}: {where}: {err['msg']}") from None
+    base = path.parent
+    models: dict[str, ModelSpec] = {}
+    for model_id, spec in parsed.models.items():
+        if not re.match(MODEL_ID_PATTERN, model_id):
+            raise ConfigError(f"registry {path}: models.{model_id}: invalid model id")
+        if spec.path is not None:
+            # Relative paths are relative to the registry file, not the cwd.
+            resolved = (base / Path(spec.path).expanduser()).resolve()
+            spec = spec.model_copy(update={"path": str(resolved)})
+        models[model_id] = spec
+    if not models:
+        raise ConfigError(f"registry {path}: 'models' is empty")
+    return models

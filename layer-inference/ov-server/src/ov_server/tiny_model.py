@@ -1,0 +1,210 @@
+"""Write the built-in smoke-test model `jerry-tiny` as a GGUF file.
+
+The model is a llama-architecture transformer (hidden 64, 2 layers) with
+deterministic random weights, a byte-level BPE tokenizer and a ChatML chat
+template that renders tools Hermes-style (`<tool_call>{...}</tool_call>`).
+It is written from code in well under a second with only `gguf` + `numpy`,
+so the mesh comes up on a fresh machine with nothing downloaded.
+
+It is NOT a language model: it emits printable ASCII gibberish. Two tricks
+make that gibberish useful for smoke tests:
+- every token embedding carries a constant component on dimension 0 and the
+  output projection turns that component into a large positive logit for
+  printable ASCII tokens and a large negative one for everything else
+  (control bytes, non-ASCII bytes, newlines, EOS). Random weights would
+  otherwise emit newlines, EOS or partial UTF-8 (U+FFFD) most of the time;
+- so a plain chat request always returns non-empty readable text and ends
+  with `finish_reason: length` unless a `stop` string matches.
+OpenVINO only accepts F16 tensors from GGUF (F32 fails), and a GGUF with zero
+BPE merges fails to load, hence the F16 cast and the handful of merges below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+MODEL_NAME = "jerry-tiny"
+FILE_NAME = "jerry-tiny.gguf"
+CONTEXT_LENGTH = 2048
+HIDDEN = 64
+LAYERS = 2
+HEADS = 4
+KV_HEADS = 4
+FFN = 128
+SEED = 20261127
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# A few merges (with their merged tokens in the vocab): OpenVINO needs >= 1.
+MERGES = [("Ġ", "t"), ("h", "e"), ("i", "n"), ("e", "r"), ("a", "n"), ("o", "n")]
+
+# Hermes/Qwen-style ChatML template: system/user/assistant/tool roles, tools
+# listed in the system turn, assistant tool calls as <tool_call> JSON blocks.
+CHAT_TEMPLATE = """\
+{%- if tools %}
+{{- '<|im_start|>system\\n' }}
+{%- if messages[0].role == 'system' %}{{- messages[0].content + '\\n\\n' }}{%- endif %}
+{{- '# Tools\\n\\nYou may call one or more functions. Function signatures are inside <tools></tools>:\\n<tools>' }}
+{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}{%- endfor %}
+{{- '\\n</tools>\\n\\nTo call a function, reply with <tool_call>{\"name\": <function-name>, \"arguments\": <args-json-object>}</tool_call><|im_end|>\\n' }}
+{%- elif messages[0].role == 'system' %}
+{{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- for message in messages %}
+{%- if message.role == 'system' %}
+{%- elif message.role == 'assistant' %}
+{{- '<|im_start|>assistant\\n' }}
+{%- if message.content %}{{- message.content }}{%- endif %}
+{%- if message.tool_calls %}
+{%- for tc in message.tool_calls %}
+{{- '<tool_call>{\"name\": \"' + tc.function.name + '\", \"arguments\": ' + tc.function.arguments + '}</tool_call>' }}
+{%- endfor %}
+{%- endif %}
+{{- '<|im_end|>\\n' }}
+{%- elif message.role == 'tool' %}
+{{- '<|im_start|>tool\\n' + message.content + '<|im_end|>\\n' }}
+{%- else %}
+{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}
+{%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}
+"""
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable unicode char map (byte-level BPE)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def _vocab() -> tuple[list[str], list[int], list[bool]]:
+    """Tokens, GGUF token types, and which tokens the model may emit."""
+    byte_map = _bytes_to_unicode()
+    tokens: list[str] = []
+    types: list[int] = []
+    printable: list[bool] = []
+    for b in range(256):
+        tokens.append(byte_map[b])
+        types.append(1)  # NORMAL
+        printable.append(32 <= b < 127)
+    for left, right in MERGES:
+        tokens.append(left + right)
+        types.append(1)
+        printable.append(True)
+    for tok in SPECIAL_TOKENS:
+        tokens.append(tok)
+        types.append(3)  # CONTROL
+        printable.append(False)
+    return tokens, types, printable
+
+
+def _tensors() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    tokens, _, printable = _vocab()
+    vocab = len(tokens)
+    head_dim = HIDDEN // HEADS
+
+    def w(rows: int, cols: int, std: float) -> np.ndarray:
+        return rng.normal(0.0, std, size=(rows, cols)).astype(np.float16)
+
+    embd = rng.normal(0.0, 1.0, size=(vocab, HIDDEN))
+    embd[:, 0] = 6.0  # constant "bias" channel, see module docstring
+    out = rng.normal(0.0, 0.5, size=(vocab, HIDDEN))
+    out[:, 0] = np.where(np.array(printable), 10.0, -10.0)
+
+    t: dict[str, np.ndarray] = {
+        "token_embd.weight": embd.astype(np.float16),
+        "output_norm.weight": np.ones(HIDDEN, dtype=np.float32),
+        "output.weight": out.astype(np.float16),
+    }
+    for i in range(LAYERS):
+        p = f"blk.{i}."
+        t[p + "attn_norm.weight"] = np.ones(HIDDEN, dtype=np.float32)
+        t[p + "attn_q.weight"] = w(HEADS * head_dim, HIDDEN, 0.3)
+        t[p + "attn_k.weight"] = w(KV_HEADS * head_dim, HIDDEN, 0.3)
+        t[p + "attn_v.weight"] = w(KV_HEADS * head_dim, HIDDEN, 0.3)
+        t[p + "attn_output.weight"] = w(HIDDEN, HEADS * head_dim, 0.1)
+        t[p + "ffn_norm.weight"] = np.ones(HIDDEN, dtype=np.float32)
+        t[p + "ffn_gate.weight"] = w(FFN, HIDDEN, 0.1)
+        t[p + "ffn_up.weight"] = w(FFN, HIDDEN, 0.1)
+        t[p + "ffn_down.weight"] = w(HIDDEN, FFN, 0.1)
+    return t
+
+
+def _write(path: Path) -> None:
+    import gguf  # imported here: only needed when (re)building
+
+    tokens, types, _ = _vocab()
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name(MODEL_NAME)
+    writer.add_context_length(CONTEXT_LENGTH)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_block_count(LAYERS)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_rope_dimension_count(HIDDEN // HEADS)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges([f"{a} {b}" for a, b in MERGES])
+    writer.add_bos_token_id(tokens.index("<|endoftext|>"))
+    writer.add_eos_token_id(tokens.index("<|im_end|>"))
+    writer.add_pad_token_id(tokens.index("<|endoftext|>"))
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(CHAT_TEMPLATE)
+    for name, arr in _tensors().items():
+        writer.add_tensor(name, arr)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def resolve_target(out: str | os.PathLike[str]) -> Path:
+    """A `.gguf` path is used as is; anything else is a directory to write into."""
+    p = Path(out).expanduser()
+    return p if p.suffix == ".gguf" else p / FILE_NAME
+
+
+def build_tiny_model(out: str | os.PathLike[str]) -> Path:
+    """Write the model (idempotent: an identical existing file is left alone).
+
+    Written to a temporary file first and renamed, so a concurrent reader or
+    a crash never sees half a file.
+    """
+    target = resolve_target(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".jerry-tiny-", suffix=".gguf", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _write(tmp)
+        if target.exists() and _digest(target) == _digest(tmp):
+            tmp.unlink()
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target

@@ -1,0 +1,1 @@
+"""web-fetch: an MCP tool server that reads a web page as clean text, SSRF-safe by default."""

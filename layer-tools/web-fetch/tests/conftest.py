@@ -1,0 +1,173 @@
+"""Shared fixtures: a loopback HTTP server with the test pages, a fake DNS, and a network
+sentinel that fails the test if anything tries to connect outside loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpcore
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from web_fetch.config import Settings
+from web_fetch.fetcher import make_client
+from web_fetch.guard import AllowList
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ARTICLE = (FIXTURES / "article.html").read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def article(_: Request) -> Response:
+    return HTMLResponse(ARTICLE)
+
+
+async def plain(_: Request) -> Response:
+    return PlainTextResponse("plain words " * 50)
+
+
+async def big(_: Request) -> Response:
+    return PlainTextResponse("x" * 200_000)
+
+
+async def big_chunked(_: Request) -> Response:
+    async def gen():
+        for _ in range(50):
+            yield b"y" * 10_000
+    return StreamingResponse(gen(), media_type="text/plain")  # no Content-Length
+
+
+async def slow(_: Request) -> Response:
+    async def gen():
+        yield b"<html><body>"
+        await asyncio.sleep(30)
+        yield b"</body></html>"
+    return StreamingResponse(gen(), media_type="text/html")
+
+
+async def image(_: Request) -> Response:
+    return Response(b"\x89PNG\r\n", media_type="image/png")
+
+
+async def missing(_: Request) -> Response:
+    return PlainTextResponse("nope", status_code=404)
+
+
+async def to_private(_: Request) -> Response:
+    return RedirectResponse("http://10.0.0.1/admin", status_code=302)
+
+
+async def to_metadata(_: Request) -> Response:
+    return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=301)
+
+
+async def to_article(_: Request) -> Response:
+    return RedirectResponse("/article", status_code=302)
+
+
+async def loop(request: Request) -> Response:
+    n = int(request.path_params["n"])
+    return RedirectResponse(f"/loop/{n + 1}", status_code=302)
+
+
+APP = Starlette(routes=[
+    Route("/article", article), Route("/plain", plain), Route("/big", big),
+    Route("/big-chunked", big_chunked), Route("/slow", slow), Route("/image.png", image),
+    Route("/missing", missing), Route("/to-private", to_private), Route("/to-metadata", to_metadata),
+    Route("/to-article", to_article), Route("/loop/{n}", loop),
+])
+
+
+@pytest.fixture(scope="session")
+def site() -> str:
+    """Base URL of the fixture pages, served on 127.0.0.1 only."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(APP, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fixture server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+FAKE_DNS = {
+    "fixtures.test": ["127.0.0.1"],
+    "evil.example": ["127.0.0.1"],
+    "evil6.example": ["::1"],
+    "intranet.example": ["10.1.2.3"],
+    "mixed.example": ["93.184.216.34", "192.168.1.20"],
+    "metadata.example": ["169.254.169.254"],
+    "public.example": ["93.184.216.34"],
+}
+
+
+async def fake_resolve(host: str, port: int) -> list[str]:
+    """Names resolve from FAKE_DNS only: tests never ask a real DNS server."""
+    if host in FAKE_DNS:
+        return FAKE_DNS[host]
+    if host == "localhost":
+        return ["127.0.0.1", "::1"]
+    raise OSError(f"[fake dns] unknown host {host}")
+
+
+class LoopbackOnly(httpcore.AsyncNetworkBackend):
+    """The real backend, but any attempt to connect outside loopback is recorded and refused:
+    if the guard ever let a private address through, the test fails instead of sending traffic."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.violations: list[str] = []
+        self.connects: list[str] = []
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.connects.append(host)
+        if not ipaddress.ip_address(host).is_loopback:
+            self.violations.append(host)
+            raise httpcore.ConnectError(f"sentinel: refused non-loopback {host}")
+        return await self.inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
+                                            socket_options=socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+@pytest.fixture
+def sentinel() -> LoopbackOnly:
+    backend = LoopbackOnly()
+    yield backend
+    assert backend.violations == [], f"connections outside loopback attempted: {backend.violations}"
+
+
+def settings(allow: str = "", **kw) -> Settings:
+    return Settings(allow=AllowList.parse(allow), **kw)
+
+
+@pytest.fixture
+def client_factory(sentinel):
+    def make(s: Settings):
+        return lambda: make_client(s, resolver=fake_resolve, inner=sentinel)
+    return make
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,76 @@
+"""`homelab`: the control plane's command line. Thin: parsing, printing, exit codes.
+
+Exit codes: 0 clean, 1 violations / something down, 2 unusable input.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from homelab.errors import InputError
+
+
+def repo_root() -> Path:
+    """The checkout: $HOMELAB_REPO, else the nearest parent holding mesh/mesh.yaml."""
+    import os
+
+    if env := os.environ.get("HOMELAB_REPO"):
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for cand in (here, *here.parents):
+        if (cand / "mesh" / "mesh.yaml").is_file():
+            return cand
+    return here
+
+
+def input_errors_exit_2(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Unusable input is reported as file:line: message lines, exit 2, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Mesh checkout (default: $HOMELAB_REPO or the nearest parent with mesh/mesh.yaml).")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path | None) -> None:
+    """homelab-llm control plane.
+
+    \b
+    Examples:
+      homelab check                 # every rule; exit 1 on violations
+      homelab render                # rewrite every derived file from the contracts
+      homelab new backend jerry-box --model jerry-qwen=qwen2.5-7b
+      homelab up / status / down    # run the mesh on this machine
+    """
+    ctx.obj = (repo or repo_root()).resolve()
+
+
+def _register() -> None:
+    from homelab.commands import check_cmd, new_cmd, render_cmd, test_cmd
+    from homelab.runtime import commands as runtime_cmds
+
+    for mod in (check_cmd, render_cmd, new_cmd, test_cmd):
+        cli.add_command(mod.command)
+    for command in runtime_cmds.COMMANDS:
+        cli.add_command(command)
+
+
+def main() -> None:
+    _register()
+    cli(prog_name="homelab")

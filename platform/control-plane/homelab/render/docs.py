@@ -1,0 +1,96 @@
+"""Tables inside hand-written docs, between explicit markers; prose around them is preserved."""
+
+from __future__ import annotations
+
+import re
+
+from homelab.errors import InputError
+from homelab.load.repo import Repo
+from homelab.routing import routes
+
+TOPOLOGY = "docs/foundation/topology.md"
+DOSSIER = "docs/PLATFORM_DOSSIER.md"
+
+
+def begin(section: str) -> str:
+    return f"<!-- BEGIN GENERATED: {section} (uv run homelab render; do not edit) -->"
+
+
+def end(section: str) -> str:
+    return f"<!-- END GENERATED: {section} -->"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda c: c.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def hosts_table(repo: Repo) -> str:
+    return _table(["host", "address", "role"], [[h.name, h.address, h.role] for h in repo.mesh.hosts])
+
+
+def services_table(repo: Repo) -> str:
+    rows = []
+    for s in sorted(repo.services.values(), key=lambda s: (s.spec.layer, s.name)):
+        sp = s.spec
+        rows.append([sp.name, sp.kind, s.rel_dir, sp.host, sp.bind or "-", str(sp.port or "-"),
+                     sp.exposure + (f" ({sp.approval})" if sp.approval else ""),
+                     sp.health.path if sp.health else "-", ", ".join(sp.upstreams) or "-"])
+    return _table(["service", "kind", "folder", "host", "bind", "port", "exposure", "health", "calls"],
+                  rows)
+
+
+def routes_table(repo: Repo) -> str:
+    rows = []
+    for r in routes(repo):
+        via = f"{r.service.name} -> gateway -> {r.target}" if r.is_alias else r.service.name
+        rows.append([r.name, "alias" if r.is_alias else "model", via, r.upstream_model,
+                     ", ".join(r.fallbacks) or "-"])
+    return _table(["public name", "type", "served by", "upstream id", "fallbacks"], rows)
+
+
+def ports_table(repo: Repo) -> str:
+    rows = [[p.host, str(p.port), p.service, p.status, str(p.since)]
+            for p in sorted(repo.ports.ports, key=lambda p: (p.host, p.port))]
+    return _table(["host", "port", "service", "status", "since"], rows)
+
+
+def dossier_table(repo: Repo) -> str:
+    rows = []
+    for s in sorted(repo.services.values(), key=lambda s: (s.spec.layer, s.name)):
+        sp = s.spec
+        what = ", ".join(m.name for m in sp.models) or ", ".join(a.name for a in sp.aliases) \
+            or (", ".join(t.name for t in sp.mcp.tools) if sp.mcp else "-")
+        rows.append([f"[{sp.name}](../{s.rel_dir}/SERVICE_SPEC.md)", sp.kind, sp.description,
+                     sp.systemd.unit if sp.systemd else "-", sp.env_file or "-", what])
+    return _table(["service", "kind", "role", "systemd unit", "env file", "models / aliases / tools"],
+                  rows)
+
+
+def replace_section(text: str, section: str, content: str, path: str) -> str:
+    pattern = re.compile(re.escape(begin(section)) + r".*?" + re.escape(end(section)), re.S)
+    block = f"{begin(section)}\n{content}\n{end(section)}"
+    if len(pattern.findall(text)) > 1:
+        raise InputError.one(path, f"generated section '{section}' appears more than once")
+    if not pattern.search(text):
+        if begin(section) in text or end(section) in text:
+            line = next(i for i, l in enumerate(text.splitlines(), 1) if section in l)
+            raise InputError.one(path, f"generated section '{section}' has a begin marker without "
+                                       "its end marker (or the reverse)", line)
+        return text.rstrip("\n") + f"\n\n{block}\n"
+    return pattern.sub(lambda _: block, text, count=1)
+
+
+def render_topology(repo: Repo, current: str | None) -> str:
+    text = current if current is not None else "# Mesh topology\n"
+    for section, content in (("hosts", hosts_table(repo)), ("services", services_table(repo)),
+                             ("routes", routes_table(repo)), ("ports", ports_table(repo))):
+        text = replace_section(text, section, content, TOPOLOGY)
+    return text
+
+
+def render_dossier(repo: Repo, current: str | None) -> str:
+    text = current if current is not None else "# Platform dossier\n"
+    return replace_section(text, "services", dossier_table(repo), DOSSIER)

@@ -1,0 +1,65 @@
+"""HL1xx: every service carries its contract files and is wired into ops scripts and docs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from homelab.load.repo import SPEC_FILE
+from homelab.render import docs, scripts, systemd
+from homelab.rules.base import Context, Violation
+
+REQUIRED_FILES = (SPEC_FILE, "ARCHITECTURE.md", "AGENTS.md")
+
+
+def _table_mentions(text: str | None, name: str) -> bool:
+    return bool(text) and re.search(rf"\|\s*\[?{re.escape(name)}\]?(\([^)]*\))?\s*\|", text) is not None
+
+
+def check(ctx: Context) -> Iterator[Violation]:
+    repo = ctx.repo
+    for folder in repo.folders_without_spec:
+        yield Violation(f"{folder}/{SPEC_FILE}", None, "HL101", "missing-contract-file",
+                        f"service folder {folder} has no {SPEC_FILE}")
+    health = ctx.read(scripts.HEALTHCHECK)
+    probed = scripts.probed_services(health or "")
+    restart = ctx.read(scripts.RESTART_ALL) or ""
+    topology, dossier = ctx.read(docs.TOPOLOGY), ctx.read(docs.DOSSIER)
+    for svc in repo.services.values():
+        src, spec = svc.source, svc.spec
+        for fname in REQUIRED_FILES[1:]:
+            text = ctx.read(f"{svc.rel_dir}/{fname}")
+            if text is None or not text.strip():
+                state = "missing" if text is None else "empty"
+                yield Violation(f"{svc.rel_dir}/{fname}", None, "HL101", "missing-contract-file",
+                                f"{fname} of {spec.name} is {state}")
+        folder_name = svc.rel_dir.split("/")[1]
+        if spec.name != folder_name:
+            yield Violation(src.path, src.line("name"), "HL102", "folder-mismatch",
+                            f"name {spec.name!r} differs from its folder {folder_name!r}")
+        if spec.layer != svc.folder_layer:
+            yield Violation(src.path, src.line("layer"), "HL102", "folder-mismatch",
+                            f"layer {spec.layer!r} differs from its folder layer-{svc.folder_layer}")
+        if repo.host_address(spec.host) is None:
+            yield Violation(src.path, src.line("host"), "HL108", "unknown-host",
+                            f"host {spec.host!r} is not declared in mesh/mesh.yaml")
+        if spec.has_http and spec.health is not None and spec.name not in probed:
+            yield Violation(scripts.HEALTHCHECK, None, "HL103", "not-health-checked",
+                            f"{spec.name} has HTTP endpoints but no probe in healthcheck.sh")
+        if spec.has_http and spec.health is None:
+            yield Violation(src.path, src.line("endpoints"), "HL103", "not-health-checked",
+                            f"{spec.name} has HTTP endpoints but declares no `health` probe")
+        if spec.systemd:
+            unit = spec.systemd.unit
+            if not (ctx.root / systemd.unit_path(svc)).is_file():
+                yield Violation(src.path, src.line("systemd", "unit"), "HL104", "unit-missing",
+                                f"systemd unit {unit} is not under {systemd.SYSTEMD_DIR}")
+            if not re.search(rf"(?<![\w.-]){re.escape(unit)}(?![\w.-])", restart):
+                yield Violation(scripts.RESTART_ALL, None, "HL105", "not-in-restart-all",
+                                f"{unit} ({spec.name}) is not restarted by restart-all.sh")
+        if not _table_mentions(topology, spec.name):
+            yield Violation(docs.TOPOLOGY, None, "HL106", "not-in-topology",
+                            f"{spec.name} does not appear in the topology tables")
+        if not _table_mentions(dossier, spec.name):
+            yield Violation(docs.DOSSIER, None, "HL107", "not-in-dossier",
+                            f"{spec.name} does not appear in the platform dossier")

@@ -1,0 +1,83 @@
+"""HL6xx: env keys the gateway references are declared; secrets stay out of git."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from homelab.render.router import router_path
+from homelab.rules.base import Context, Violation
+
+ENV_REF = re.compile(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)")
+ALLOW = "homelab: allow-secret"  # inline pragma for a deliberate test fixture
+SECRET_PATTERNS = [
+    ("OpenAI-style key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9]{32,}")),
+    ("private key", re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")),
+    ("AWS access key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("assigned secret", re.compile(
+        r"(?i)\b[A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN|API_KEY|MASTER_KEY)[A-Z0-9_]*\s*[=:]\s*"
+        r"['\"]?(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{24,}")),
+]
+SKIP_SUFFIXES = (".lock", ".png", ".jpg", ".gguf", ".bin", ".xml", ".ico")
+
+
+def check(ctx: Context) -> Iterator[Violation]:
+    repo = ctx.repo
+    gateway = repo.services.get(repo.mesh.gateway.service)
+    declared = {v.name for v in gateway.spec.env} if gateway else set()
+    rel = router_path(repo)
+    text = ctx.read(rel) or ""
+    for n, line in enumerate(text.splitlines(), 1):
+        for m in ENV_REF.finditer(line):
+            if m.group(1) not in declared:
+                yield Violation(rel, n, "HL601", "undeclared-env",
+                                f"router.yaml reads os.environ/{m.group(1)}, which the gateway's "
+                                "contract does not declare (the gateway would fail to start)")
+    for svc in repo.services.values():
+        key = svc.spec.gateway_auth_env
+        if key and key not in declared:
+            yield Violation(svc.source.path, svc.source.line("gateway_auth_env"), "HL601", "undeclared-env",
+                            f"gateway_auth_env {key} is not declared in the gateway's env")
+    if gateway:
+        yield from _env_local(ctx, gateway.rel_dir, {v.name for v in gateway.spec.env if v.required})
+    yield from _secrets(ctx)
+
+
+def _env_local(ctx: Context, gw_dir: str, required: set[str]) -> Iterator[Violation]:
+    rel = f"{gw_dir}/config/env.local"
+    tracked = ctx.tracked_files or []
+    if rel in tracked or any(p.endswith("/env.local") or p == "env.local" for p in tracked):
+        yield Violation(rel, None, "HL602", "env-local-tracked",
+                        "env.local is tracked by git; it holds secrets: `git rm --cached` it")
+    if ctx.tracked_files is not None and ctx.git_ignored(rel) is False:
+        yield Violation(".gitignore", None, "HL602", "env-local-tracked",
+                        f"{rel} is not gitignored")
+    text = ctx.read(rel)
+    if text is not None:  # a local file exists: it must set every required key
+        have = {l.split("=", 1)[0].strip().removeprefix("export ").strip()
+                for l in text.splitlines() if "=" in l and not l.lstrip().startswith("#")
+                and l.split("=", 1)[1].strip()}
+        for key in sorted(required - have):
+            yield Violation(rel, None, "HL604", "env-local-missing-key",
+                            f"required key {key} is not set; the gateway will not start")
+
+
+def _secrets(ctx: Context) -> Iterator[Violation]:
+    for rel in ctx.tracked_files or []:
+        if rel.endswith(SKIP_SUFFIXES):
+            continue
+        text = ctx.read(rel)
+        if text is None:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if ALLOW in line or len(line) > 2000:
+                continue
+            for what, pattern in SECRET_PATTERNS:
+                if pattern.search(line):
+                    yield Violation(rel, n, "HL603", "secret-committed",
+                                    f"looks like a committed {what}; move it to an env file "
+                                    f"(or mark a fake test value with `# {ALLOW}`)")
+                    break

@@ -1,0 +1,20 @@
+"""HL7xx: Python services are uv projects with a committed lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from homelab.rules.base import Context, Violation
+
+
+def check(ctx: Context) -> Iterator[Violation]:
+    for svc in ctx.repo.services.values():
+        project = svc.spec.run.uv_project
+        if project is None:
+            continue
+        base = PurePosixPath(svc.rel_dir) / project
+        for fname in ("pyproject.toml", "uv.lock"):
+            if not (ctx.root / base / fname).is_file():
+                yield Violation(str(base / fname), None, "HL701", "uv-project-missing",
+                                f"{svc.name} runs with uv but has no {fname}")

@@ -1,0 +1,49 @@
+"""The environment each program runs with, composed from the contracts and this machine.
+
+Precedence, lowest first: mesh-wide runtime settings, contract defaults, runtime-provided paths,
+secrets.env, then the service's real env file(s) when they exist on this machine
+(/etc/homelab-llm/<name>.env, or e.g. config/env.local for the gateway).
+"""
+
+from __future__ import annotations
+
+from homelab.load.repo import Repo
+from homelab.runtime import envfiles
+from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.secrets import service_env_files
+
+# Set in every program: offline-safe and quiet whether or not CI=true is set.
+COMMON_ENV = {
+    "UV_PYTHON_DOWNLOADS": "never",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # else every litellm import fetches the cost map
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "SCARF_NO_ANALYTICS": "true",
+    "PYTHONUNBUFFERED": "1",  # logs reach .homelab/logs as they happen
+}
+
+
+def runtime_provided(repo: Repo, paths: RuntimePaths, service: str) -> dict[str, str]:
+    """Paths the runtime owns, for the env vars a contract declares."""
+    declared = {v.name for v in repo.services[service].spec.env}
+    provided = {"OV_SERVER_MODEL_DIR": str(paths.models)}
+    return {k: v for k, v in provided.items() if k in declared}
+
+
+def compose(repo: Repo, paths: RuntimePaths, service: str,
+            secrets: dict[str, str]) -> dict[str, str]:
+    spec = repo.services[service].spec
+    env = dict(COMMON_ENV)
+    env["HOMELAB_REPO"] = str(repo.root)
+    env.update({v.name: v.default for v in spec.env if v.default is not None})
+    env.update(runtime_provided(repo, paths, service))
+    env.update({v.name: secrets[v.name] for v in spec.env if v.secret and secrets.get(v.name)})
+    for path in service_env_files(repo, service):
+        env.update(envfiles.read(path))
+    return env
+
+
+def declared_values(repo: Repo, env: dict[str, str], service: str) -> dict[str, str]:
+    """Only the variables the contract declares (what goes into a generated env file)."""
+    return {v.name: env[v.name] for v in repo.services[service].spec.env if v.name in env}

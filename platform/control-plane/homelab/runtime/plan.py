@@ -1,0 +1,98 @@
+"""What runs on this host and how: pure functions from the loaded repo to program specs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from homelab.addresses import health_url, start_order
+from homelab.contract.service import expand
+from homelab.errors import InputError
+from homelab.load.repo import Repo, Service
+from homelab.runtime.hosts import services_on
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervised process: a service of this host with everything filled in."""
+
+    name: str
+    kind: str
+    command: tuple[str, ...]
+    directory: Path
+    env: dict[str, str] = field(hash=False, compare=True)
+    bind: str | None
+    port: int | None
+    health_url: str | None
+    autostart: bool
+    uv_project: Path | None
+
+
+def _placeholders(repo: Repo, svc: Service) -> dict[str, str]:
+    spec = svc.spec
+    return {
+        "bind": spec.bind or "",
+        "port": str(spec.port) if spec.port else "",
+        "service_dir": str(repo.root / svc.rel_dir),
+        "repo": str(repo.root),
+        "host_address": repo.host_address(spec.host) or "",
+    }
+
+
+def command_for(repo: Repo, svc: Service) -> tuple[str, ...]:
+    values = _placeholders(repo, svc)
+    args = [expand(a, values) for a in svc.spec.run.command]
+    # supervisord resolves a program path containing "/" against ITS cwd, not the program's
+    # directory: make service-relative scripts (scripts/start.sh) absolute.
+    if "/" in args[0] and not Path(args[0]).is_absolute():
+        args[0] = str((directory_for(repo, svc) / args[0]).resolve())
+    return tuple(args)
+
+
+def directory_for(repo: Repo, svc: Service) -> Path:
+    return (repo.root / svc.rel_dir / svc.spec.run.workdir).resolve()
+
+
+def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
+    uv = svc.spec.run.uv_project
+    return Program(
+        name=svc.name,
+        kind=svc.spec.kind,
+        command=command_for(repo, svc),
+        directory=directory_for(repo, svc),
+        env=env,
+        bind=svc.spec.bind,
+        port=svc.spec.port,
+        health_url=health_url(repo, svc, local=True),
+        autostart=svc.spec.run.autostart,
+        uv_project=(repo.root / svc.rel_dir / uv).resolve() if uv is not None else None,
+    )
+
+
+def select(repo: Repo, host: str, *, with_: tuple[str, ...] = (),
+           only: tuple[str, ...] = ()) -> list[Service]:
+    """The services `up` starts, in start order: the host's autostart services plus --with, or
+    exactly --only. Unknown names or names on another host are unusable input."""
+    here = {s.name: s for s in services_on(repo, host)}
+    problems = []
+    for option, names in (("--with", with_), ("--only", only)):
+        for name in names:
+            if name not in repo.services:
+                problems.append(f"{option} {name}: no such service "
+                                f"(known: {', '.join(sorted(repo.services))})")
+            elif name not in here:
+                problems.append(f"{option} {name}: runs on host "
+                                f"{repo.services[name].spec.host!r}, not {host!r}")
+    if problems:
+        raise InputError([_problem(p) for p in problems])
+    if only:
+        chosen = [here[n] for n in dict.fromkeys(only)]
+    else:
+        chosen = [s for s in here.values() if s.spec.run.autostart or s.name in with_]
+    return start_order(chosen)
+
+
+def _problem(message: str):  # noqa: ANN202 - tiny adapter to the shared Problem type
+    from homelab.errors import Problem
+
+    return Problem("command line", None, message)
