@@ -62,10 +62,10 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 
 
 def _register() -> None:
-    from homelab.commands import check_cmd, new_cmd, render_cmd, test_cmd
+    from homelab.commands import bundle_cmd, check_cmd, new_cmd, render_cmd, test_cmd
     from homelab.runtime import commands as runtime_cmds
 
-    for mod in (check_cmd, render_cmd, new_cmd, test_cmd):
+    for mod in (check_cmd, render_cmd, new_cmd, bundle_cmd, test_cmd):
         cli.add_command(mod.command)
     for command in runtime_cmds.COMMANDS:
         cli.add_command(command)

@@ -48,6 +48,8 @@ async def chat(request: Request) -> Response:
         return _err(401, "bad key", "invalid_api_key")
     body = await request.json()
     CALLS.append({"model": body.get("model"), "n": body.get("n", 1), "stream": bool(body.get("stream"))})
+    if ARGS.fail_status:
+        return _err(ARGS.fail_status, "injected failure", "injected_failure")
     if ARGS.upstream:
         return await _forward(request, body)
     n = int(body.get("n") or 1)
@@ -79,11 +81,22 @@ async def _stream(rid, created, body, n, text, usage):
 
 
 async def _forward(request: Request, body: dict) -> Response:
+    """Pass the request through unchanged, streaming the answer back as it arrives."""
     headers = {"authorization": request.headers.get("authorization", ""), "content-type": "application/json"}
-    async with httpx.AsyncClient(timeout=300) as client:
-        upstream = await client.post(f"{ARGS.upstream}/chat/completions", json=body, headers=headers)
-    return Response(upstream.content, status_code=upstream.status_code,
-                    media_type=upstream.headers.get("content-type"))
+    client = httpx.AsyncClient(timeout=300)
+    upstream_req = client.build_request("POST", f"{ARGS.upstream}/chat/completions", json=body, headers=headers)
+    upstream = await client.send(upstream_req, stream=True)
+
+    async def relay():
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        finally:
+            await upstream.aclose()
+            await client.aclose()
+
+    return StreamingResponse(relay(), status_code=upstream.status_code,
+                             media_type=upstream.headers.get("content-type"))
 
 
 async def models(request: Request) -> Response:
@@ -111,6 +124,7 @@ def main() -> None:
     parser.add_argument("--model-id", default="jerry-tiny")
     parser.add_argument("--api-key", default="")
     parser.add_argument("--reply", default="hello from the double")
+    parser.add_argument("--fail-status", type=int, default=0, help="answer every chat with this status")
     parser.add_argument("--upstream", default="", help="forward to this /v1 base and only count calls")
     ARGS = parser.parse_args()
     app = Starlette(routes=[

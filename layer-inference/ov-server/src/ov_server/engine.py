@@ -11,12 +11,12 @@ their own asyncio queue, and cancel their handle when the client goes away.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,18 +57,21 @@ class Finish:
 Event = Tokens | Finish
 
 
-class Sequence:
-    """One generation (one choice). Events arrive on `queue` in order."""
+Sink = Callable[[Event], None]
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._loop = loop
+
+class Sequence:
+    """One generation (one choice). The worker thread hands its events to
+    `sink` (which must be thread-safe, e.g. loop.call_soon_threadsafe)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
         self.handle: Any = None
         self.done = False
 
     def push(self, event: Event) -> None:
         try:
-            self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            self._sink(event)
         except RuntimeError:  # event loop closed: nobody is listening any more
             pass
 
@@ -91,7 +94,9 @@ class Engine(Protocol):
 
     def decode(self, ids: Seq[int]) -> str: ...
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> Sequence: ...
+    spec: ModelSpec
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams, sink: Sink) -> Sequence: ...
 
     def close(self) -> None: ...
 
@@ -206,11 +211,11 @@ class OVEngine:
             g.structured_output_config = so
         return g
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> Sequence:
+    def submit(self, prompt_ids: list[int], params: SamplingParams, sink: Sink) -> Sequence:
         import numpy as np
         import openvino as ov
 
-        seq = Sequence(loop)
+        seq = Sequence(sink)
         tensor = ov.Tensor(np.asarray([prompt_ids], dtype=np.int64))
         with self._cv:
             if self._closing:
@@ -245,11 +250,18 @@ class OVEngine:
                 h = s.handle
                 ids: list[int] = []
                 reason = None
-                while h.can_read():
-                    for out in h.read().values():
+                for _ in range(8):  # bounded: never spin on a handle
+                    if not h.can_read():
+                        break
+                    outs = h.read()
+                    got = 0
+                    for out in outs.values():
+                        got += len(out.generated_ids)
                         ids.extend(out.generated_ids)
                         if out.finish_reason != reasons.NONE:
                             reason = out.finish_reason
+                    if not got:
+                        break
                 st = h.get_status()
                 if ids:
                     self.generated_tokens += len(ids)

@@ -11,7 +11,7 @@ make that gibberish useful for smoke tests:
 - every token embedding carries a constant component on dimension 0 and the
   output projection turns that component into a large positive logit for
   printable ASCII tokens and a large negative one for everything else
-  (control bytes, non-ASCII bytes, newlines, EOS). Random weights would
+  (whitespace, control bytes, non-ASCII bytes, EOS). Random weights would
   otherwise emit newlines, EOS or partial UTF-8 (U+FFFD) most of the time;
 - so a plain chat request always returns non-empty readable text and ends
   with `finish_reason: length` unless a `stop` string matches.
@@ -30,7 +30,7 @@ import numpy as np
 
 MODEL_NAME = "jerry-tiny"
 FILE_NAME = "jerry-tiny.gguf"
-CONTEXT_LENGTH = 2048
+CONTEXT_LENGTH = 8192
 HIDDEN = 64
 LAYERS = 2
 HEADS = 4
@@ -98,11 +98,13 @@ def _vocab() -> tuple[list[str], list[int], list[bool]]:
     for b in range(256):
         tokens.append(byte_map[b])
         types.append(1)  # NORMAL
-        printable.append(32 <= b < 127)
+        # No whitespace either: JSON-constrained decoding would otherwise pad
+        # with spaces until max_tokens (whitespace is free in JSON).
+        printable.append(32 < b < 127)
     for left, right in MERGES:
         tokens.append(left + right)
         types.append(1)
-        printable.append(True)
+        printable.append(not left.startswith("Ġ"))
     for tok in SPECIAL_TOKENS:
         tokens.append(tok)
         types.append(3)  # CONTROL
@@ -144,8 +146,11 @@ def _tensors() -> dict[str, np.ndarray]:
 
 
 def _write(path: Path) -> None:
+    import logging
+
     import gguf  # imported here: only needed when (re)building
 
+    logging.getLogger("gguf").setLevel(logging.WARNING)  # it logs every write at INFO
     tokens, types, _ = _vocab()
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(MODEL_NAME)

@@ -65,6 +65,11 @@ class Repo:
         return [s for s in self.services.values() if s.spec.kind in kinds]
 
 
+def ordered(services: dict[str, Service]) -> dict[str, Service]:
+    """Canonical order (by folder), so rendering never depends on how a Repo was assembled."""
+    return dict(sorted(services.items(), key=lambda kv: kv[1].rel_dir))
+
+
 def _read(root: Path, rel: str) -> str:
     path = root / rel
     if not path.is_file():
@@ -87,12 +92,20 @@ def _validate(model: type[M], located: Located) -> M:
 
 
 def load_yaml_model(root: Path, rel: str, model: type[M]) -> tuple[M, Located]:
-    located = Located(rel, yamlio.parse(_read(root, rel), rel))
+    return parse_yaml_model(_read(root, rel), rel, model)
+
+
+def parse_yaml_model(text: str, rel: str, model: type[M]) -> tuple[M, Located]:
+    located = Located(rel, yamlio.parse(text, rel))
     return _validate(model, located), located
 
 
 def load_service(root: Path, rel_spec: str) -> Service:
-    fm = frontmatter.split(_read(root, rel_spec), rel_spec)
+    return parse_service(_read(root, rel_spec), rel_spec)
+
+
+def parse_service(text: str, rel_spec: str) -> Service:
+    fm = frontmatter.split(text, rel_spec)
     offset = fm.first_line - 1
     located = Located(rel_spec, yamlio.parse(fm.yaml_text, rel_spec, offset), offset)
     spec = _validate(ServiceSpec, located)
@@ -146,7 +159,7 @@ def load_repo(root: Path) -> Repo:
     if problems:
         raise InputError(problems)
     return Repo(root, loaded[MESH_FILE], loaded[PORTS_FILE], loaded[APPROVALS_FILE],
-                services, sources, without_spec)
+                ordered(services), sources, without_spec)
 
 
 def _dupes(keys: list[Any], located: Located, field_name: str, what: str) -> list[Problem]:

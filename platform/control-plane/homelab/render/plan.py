@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from graphlib import CycleError
-
 from homelab.errors import InputError
 from homelab.load.repo import Repo
 from homelab.render import docs, env_templates, mcp_registry, router, scripts, systemd
@@ -25,11 +23,7 @@ def render_all(repo: Repo) -> dict[str, str]:
     out.update(env_templates.render_env_templates(repo))
     out.update(systemd.render_units(repo))
     out[scripts.HEALTHCHECK] = scripts.render_healthcheck(repo)
-    try:
-        out[scripts.RESTART_ALL] = scripts.render_restart_all(repo)
-    except CycleError as exc:
-        raise InputError.one("run.after", f"services start after each other in a loop: "
-                             f"{' -> '.join(exc.args[1])}") from None
+    out[scripts.RESTART_ALL] = scripts.render_restart_all(repo)
     out[docs.TOPOLOGY] = docs.render_topology(repo, _current(repo, docs.TOPOLOGY))
     out[docs.DOSSIER] = docs.render_dossier(repo, _current(repo, docs.DOSSIER))
     out[mcp_registry.REGISTRY] = mcp_registry.render_registry(repo)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from homelab.addresses import health_url, start_order
+from graphlib import CycleError
+
+from homelab.addresses import KIND_ORDER, health_url, start_order
 from homelab.load.repo import Repo
 from homelab.render.header import banner
 
@@ -137,9 +139,13 @@ def render_healthcheck(repo: Repo) -> str:
 
 
 def render_restart_all(repo: Repo) -> str:
+    try:
+        order = start_order(list(repo.services.values()))
+    except CycleError:  # `check` reports the loop (HL406); render stays usable meanwhile
+        order = sorted(repo.services.values(), key=lambda s: (KIND_ORDER[s.spec.kind], s.name))
     lines = ["declare -A UNITS=("]
     for host in repo.mesh.hosts:
-        units = [s.spec.systemd.unit for s in start_order(list(repo.services.values()))
+        units = [s.spec.systemd.unit for s in order
                  if s.spec.host == host.name and s.spec.systemd]
         lines.append(f'  [{host.name}]="{" ".join(units)}"')
     lines.append(")")

@@ -31,10 +31,10 @@ def write_all(root: Path, files: dict[str, str], executable: set[str] = frozense
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            staged.append((rel, Path(tmp)))
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(files[rel])
             os.chmod(tmp, 0o755 if rel in executable else 0o644)
-            staged.append((rel, Path(tmp)))
     except OSError as exc:
         for _, tmp in staged:
             tmp.unlink(missing_ok=True)

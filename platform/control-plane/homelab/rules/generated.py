@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from homelab.rules.base import Context, Violation
@@ -17,10 +16,11 @@ def check(ctx: Context) -> Iterator[Violation]:
             yield Violation(rel, None, "HL801", "generated-stale", "generated file is missing; run "
                             "`uv run homelab render`")
             continue
-        line = next((i for i, (a, b) in enumerate(zip(have.splitlines(), want.splitlines()), 1)
-                     if a != b), min(len(have.splitlines()), len(want.splitlines())) + 1)
-        diff = next((d for d in difflib.unified_diff(have.splitlines(), want.splitlines(), n=0,
-                                                     lineterm="") if d[:1] in "+-" and d[:3] not in
-                     ("+++", "---")), "")
-        yield Violation(rel, line, "HL801", "generated-stale",
-                        f"differs from what `uv run homelab render` writes (first change: {diff[:120]!r})")
+        have_lines, want_lines = have.splitlines(), want.splitlines()
+        n = next((i for i, (a, b) in enumerate(zip(have_lines, want_lines)) if a != b),
+                 min(len(have_lines), len(want_lines)))
+        got = have_lines[n] if n < len(have_lines) else "(end of file)"
+        exp = want_lines[n] if n < len(want_lines) else "(end of file)"
+        yield Violation(rel, n + 1, "HL801", "generated-stale",
+                        f"differs from what `uv run homelab render` writes: has {got[:80]!r}, "
+                        f"expected {exp[:80]!r}")

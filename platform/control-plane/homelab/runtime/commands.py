@@ -1,7 +1,272 @@
-"""Runtime commands (up, down, status, logs, health): being written; see issue 6."""
+"""Runtime commands: up, down, status, logs, health. Thin: options, printing, exit codes.
+
+Exit codes: 0 fine, 1 something is down / failed to start, 2 unusable input.
+"""
 
 from __future__ import annotations
 
-import click
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+from rich.table import Table
+
+from homelab.cli import input_errors_exit_2
+from homelab.errors import InputError
+from homelab.load.repo import load_repo
+from homelab.runtime import lifecycle, probe
+from homelab.runtime.hosts import local_host
+from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.prepare import PrepareError
+from homelab.runtime.supervisor import Supervisor, SupervisorError
+from homelab.runtime.supervisor_conf import Unrepresentable
+
+
+def _console() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)  # pipes and CI logs: do not squeeze tables
+    return console
+
+
+def runtime_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Runtime failures are one `error:` line (exit 1); unusable values exit 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Unrepresentable as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except (PrepareError, SupervisorError, lifecycle.UpError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.command()
+@click.option("--with", "with_", multiple=True, metavar="NAME",
+              help="Also start an opt-in service (run.autostart: false). Repeatable.")
+@click.option("--only", multiple=True, metavar="NAME",
+              help="Start only these services (repeatable), in dependency order.")
+@click.option("--host", default=None, help="Mesh host this machine plays (default: $HOMELAB_HOST "
+                                            "or the host with a loopback/local address).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=180.0,
+              show_default=True, help="Seconds to wait for each service to become healthy.")
+@click.option("--no-prepare", is_flag=True,
+              help="Skip `uv sync` and model builds (environments already built).")
+@click.pass_obj
+@input_errors_exit_2
+@runtime_errors
+def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | None,
+       timeout_s: float, no_prepare: bool) -> None:
+    """Start this host's services, each healthy before the next.
+
+    \b
+    Creates each service's uv environment, builds the built-in tiny model, renders
+    .homelab/run/supervisord.conf from the contracts, starts supervisord, then starts the
+    services in dependency order (backends, gateway, optimizer, tools), waiting for each
+    health check. Idempotent: running healthy services are left alone.
+
+    \b
+    Examples:
+      homelab up
+      homelab up --with open-webui
+      homelab up --only ov-server
+    """
+    options = lifecycle.UpOptions(host, with_, only, timeout_s, not no_prepare)
+    sys.exit(lifecycle.up(load_repo(root), options, _console()))
+
+
+@click.command()
+@click.pass_obj
+@input_errors_exit_2
+@runtime_errors
+def down(root: Path) -> None:
+    """Stop every service and supervisord; nothing is left running.
+
+    \b
+    Example:
+      homelab down
+    """
+    sys.exit(lifecycle.down(load_repo(root), _console()))
+
+
+def _uptime(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@click.command()
+@click.option("--host", default=None, help="Mesh host this machine plays.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@input_errors_exit_2
+def status(root: Path, host: str | None, as_json: bool) -> None:
+    """Show this host's services: state, pid, uptime, port, health.
+
+    Exit 0 when every autostart service is running and healthy, 1 otherwise.
+
+    \b
+    Example:
+      homelab status
+    """
+    mesh = lifecycle.load_mesh(load_repo(root), host, create_secrets=False)
+    sup = Supervisor(mesh.paths)
+    info = sup.info() if sup.running() else {}
+    results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}
+    rows = []
+    for name, program in mesh.programs.items():
+        proc = info.get(name)
+        result = results.get(name)
+        rows.append({
+            "service": name,
+            "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
+            "pid": proc.pid if proc and proc.pid else None,
+            "uptime_s": proc.uptime_s if proc else None,
+            "port": program.port,
+            "healthy": result.ok if result else None,
+            "autostart": program.autostart,
+        })
+    # STARTING + healthy is fine: supervisord only calls it RUNNING after startsecs.
+    bad = [r for r in rows if r["autostart"]
+           and (r["state"] not in ("RUNNING", "STARTING") or r["healthy"] is False)]
+    if as_json:
+        click.echo(json.dumps({"supervisord": bool(info) or sup.running(), "services": rows},
+                              indent=2))
+        sys.exit(1 if bad else 0)
+    table = Table(title=f"host {mesh.host}: supervisord "
+                        f"{'running' if sup.running() else 'not running'}")
+    for col in ("service", "state", "pid", "uptime", "port", "healthy"):
+        table.add_column(col)
+    for r in rows:
+        healthy = {True: "yes", False: "NO", None: "-"}[r["healthy"]]
+        state = r["state"] + ("" if r["autostart"] else " (opt-in)")
+        table.add_row(r["service"], state, str(r["pid"] or "-"), _uptime(r["uptime_s"]),
+                      str(r["port"] or "-"), healthy)
+    _console().print(table)
+    sys.exit(1 if bad else 0)
+
+
+@click.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=50, show_default=True,
+              help="How many of the last lines to print first.")
+@click.pass_obj
+@input_errors_exit_2
+def logs(root: Path, name: str, follow: bool, lines: int) -> None:
+    """Print a service's log (.homelab/logs/NAME.log).
+
+    \b
+    Examples:
+      homelab logs ov-server -n 100
+      homelab logs litellm-orch -f
+    """
+    repo = load_repo(root)
+    if name not in repo.services and name != "supervisord":
+        raise InputError.one("command line", f"NAME {name}: no such service "
+                                             f"(known: {', '.join(sorted(repo.services))})")
+    paths = RuntimePaths(repo.root)
+    path = paths.supervisord_log if name == "supervisord" else paths.log(name)
+    if not path.exists():
+        click.echo(f"error: no log yet for {name} ({path.relative_to(repo.root)}): "
+                   "it has not been started by `homelab up`", err=True)
+        sys.exit(1)
+    with open(path, "rb") as fh:
+        tail = fh.read().splitlines()[-lines:] if lines else []
+        for line in tail:
+            click.echo(line.decode(errors="replace"))
+        if not follow:
+            return
+        try:
+            _follow(path, fh)
+        except KeyboardInterrupt:
+            pass
+
+
+def _follow(path: Path, fh: Any) -> None:
+    pos = fh.tell()
+    while True:
+        size = path.stat().st_size if path.exists() else 0
+        if size < pos:  # rotated or truncated: start over on the new file
+            fh = open(path, "rb")  # noqa: SIM115
+            pos = 0
+        fh.seek(pos)
+        chunk = fh.read()
+        if chunk:
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+            pos = fh.tell()
+        time.sleep(0.3)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON list for machines.")
+@click.option("--host", default=None, help="Only the services of this mesh host.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05, max=60), default=None,
+              help="Seconds per probe (default: each contract's health.timeout_s).")
+@click.pass_obj
+@input_errors_exit_2
+def health(root: Path, as_json: bool, host: str | None, timeout_s: float | None) -> None:
+    """Probe every health endpoint in the contracts at once.
+
+    Exit 1 when any required probe fails.
+
+    \b
+    Examples:
+      homelab health
+      homelab health --json --timeout 2
+    """
+    repo = load_repo(root)
+    if host and host not in {h.name for h in repo.mesh.hosts}:
+        raise InputError.one("command line", f"--host {host}: no such host in mesh/mesh.yaml")
+    try:
+        here = local_host(repo)
+    except InputError:
+        here = None  # this machine plays no host: probe every service at its reach address
+    mesh_env = _envs(repo)
+    items = probe.targets(repo, local_host=here, host=host, env=mesh_env, timeout_s=timeout_s)
+    start = time.perf_counter()
+    results = probe.probe_all(items)
+    elapsed = (time.perf_counter() - start) * 1000
+    failed = probe.failed_required(results)
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in results], indent=2))
+    else:
+        table = Table()
+        for col in ("service", "host", "url", "ok", "status", "latency ms", "error"):
+            table.add_column(col)
+        for r in results:
+            ok = "ok" if r.ok else ("DOWN" if r.required else "down (optional)")
+            table.add_row(r.service, r.host, r.url, ok, str(r.status or "-"),
+                          f"{r.latency_ms:.0f}", r.error or "")
+        console = _console()
+        console.print(table)
+        healthy = sum(r.ok for r in results)
+        console.print(f"{healthy}/{len(results)} healthy, {len(failed)} required down; "
+                      f"sweep {elapsed:.0f} ms")
+    sys.exit(1 if failed else 0)
+
+
+def _envs(repo: Any) -> dict[str, dict[str, str]]:
+    from homelab.runtime import secrets
+    from homelab.runtime.environment import compose
+
+    paths = RuntimePaths(repo.root)
+    values = secrets.load(paths)
+    return {name: compose(repo, paths, name, values) for name in repo.services}
+
+
+COMMANDS: list[click.Command] = [up, down, status, logs, health]

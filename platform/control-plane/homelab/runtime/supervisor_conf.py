@@ -49,8 +49,8 @@ def environment_value(program: Program) -> str:
             raise Unrepresentable(f"{what}: contains a double quote")
         if value[:1] == "'" or value[-1:] == "'":
             raise Unrepresentable(f"{what}: starts or ends with a single quote")
-        parts.append(f'{key}="{value}"')
-    return _conf_value(",".join(parts), f"{program.name}: env")
+        parts.append(f'{key}="{_conf_value(value, what)}"')
+    return ",".join(parts)
 
 
 def render(programs: list[Program], paths: RuntimePaths) -> str:

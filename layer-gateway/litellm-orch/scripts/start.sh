@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Start the gateway (LiteLLM proxy) with the mesh's config.
+#
+#   scripts/start.sh --host 0.0.0.0 --port 4000 [--config FILE] [--workers N]
+#
+# Env comes from the environment (systemd / `homelab up` load config/env.local); when run by hand,
+# variables missing from the environment are read from config/env.local if it exists.
+set -euo pipefail
+
+service_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+host="0.0.0.0"
+port="4000"
+config="$service_dir/config/router.yaml"
+workers="${LITELLM_NUM_WORKERS:-1}"
+
+die() { echo "start.sh: error: $*" >&2; exit 2; }
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --host) host="${2:?--host needs a value}"; shift 2 ;;
+    --port) port="${2:?--port needs a value}"; shift 2 ;;
+    --config) config="${2:?--config needs a value}"; shift 2 ;;
+    --workers) workers="${2:?--workers needs a value}"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (expected --host, --port, --config, --workers)" ;;
+  esac
+done
+
+[[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number, got '$port'"
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive number, got '$workers'"
+[[ -f "$config" ]] || die "config file not found: $config"
+
+# Fill only what the environment does not already define: the process manager wins.
+env_file="$service_dir/config/env.local"
+if [[ -f "$env_file" ]]; then
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    line="${line#"${line%%[![:space:]]*}"}"
+    [[ -z "$line" || "$line" == \#* ]] && continue
+    line="${line#export }"
+    key="${line%%=*}"
+    value="${line#*=}"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$env_file: bad line (expected NAME=value): $line"
+    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
+    if [[ -z "${!key+x}" ]]; then export "$key=$value"; fi
+  done < "$env_file"
+fi
+
+# Never fetch the model cost map from the internet (blocking 5 s timeout + retries on import).
+export LITELLM_LOCAL_MODEL_COST_MAP="${LITELLM_LOCAL_MODEL_COST_MAP:-True}"
+# Quiet by default: per-request INFO logging is measurable overhead.
+export LITELLM_LOG="${LITELLM_LOG:-ERROR}"
+
+[[ -n "${LITELLM_MASTER_KEY:-}" ]] || die "LITELLM_MASTER_KEY is not set (put it in $env_file or the unit's EnvironmentFile)"
+[[ "$LITELLM_MASTER_KEY" == sk-* ]] || die "LITELLM_MASTER_KEY must start with 'sk-'"
+if [[ "${OPTILLM_PROXY_KEY:-}" == sk-* ]]; then
+  die "OPTILLM_PROXY_KEY must NOT start with 'sk-' (OptiLLM would forward it upstream as the gateway key)"
+fi
+
+cd "$service_dir"
+exec uv run --project "$service_dir" --frozen litellm \
+  --config "$config" --host "$host" --port "$port" --num_workers "$workers"

@@ -1,0 +1,172 @@
+"""The ASGI app: routes, auth, and OpenAI-shaped errors for everything."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .chat import complete, plan_request, start, stream
+from .config import Settings
+from .engine import ov_engine_factory
+from .errors import APIError, bad_request
+from .manager import EngineFactory, ModelManager
+from .schemas import ChatCompletionRequest
+
+log = logging.getLogger("ov_server.app")
+
+_TYPE_WORDS = {"str", "int", "float", "bool", "list", "dict", "none"}
+_ROLES = {"system", "developer", "user", "assistant", "tool"}
+
+
+def _param_from_loc(loc: tuple, err_type: str) -> str:
+    """('messages', 0, 'user', 'content') -> 'messages[0].content'."""
+    out = ""
+    prev: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not isinstance(part, str) or not part.isidentifier() or part.lower() in _TYPE_WORDS \
+                or part[:1].isupper() or (isinstance(prev, int) and part in _ROLES and out.startswith("messages")):
+            pass  # union branch / discriminator tag, not a field
+        else:
+            out += ("." if out else "") + part
+        prev = part
+    if err_type in ("union_tag_invalid", "union_tag_not_found"):
+        out += ".role"
+    return out or "body"
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def validation_error(exc: ValidationError | RequestValidationError) -> APIError:
+    errors = exc.errors()
+    # For a union field every branch reports; the branch whose *type* matched
+    # (e.g. a list that is too long) says more than "should be a string".
+    specific = [e for e in errors if not str(e.get("type", "")).endswith("_type")]
+    err = (specific or errors)[0]
+    loc = tuple(err.get("loc", ()))
+    if loc and loc[0] == "body":
+        loc = loc[1:]
+    param = _param_from_loc(loc, err.get("type", ""))
+    if err.get("type") == "missing":
+        return bad_request(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    msg = err.get("msg", "invalid value")
+    return bad_request(f"Invalid value for '{param}': {msg}.", param=param, code="invalid_value")
+
+
+def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_factory) -> FastAPI:
+    manager = ModelManager(settings, engine_factory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        manager.start()
+        yield
+        manager.stop()
+
+    app = FastAPI(title="ov-server", version=__version__, lifespan=lifespan,
+                  description="OpenVINO GenAI backend with an OpenAI-compatible API.")
+    app.state.manager = manager
+
+    def check_auth(request: Request) -> None:
+        key = settings.api_key
+        if not key:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), key.encode()):
+            raise APIError(401, "Missing or invalid API key (send 'Authorization: Bearer <key>').",
+                           code="invalid_api_key")
+
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error(exc).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return APIError(exc.status_code, str(exc.detail), code=code).response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return APIError(500, f"internal error: {type(exc).__name__}", code="internal_error").response()
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        ok, body = manager.health()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/v1/models")
+    async def list_models(request: Request) -> dict:
+        check_auth(request)
+        now = int(time.time())
+        return {"object": "list",
+                "data": [{"id": m, "object": "model", "created": now, "owned_by": "ov-server"}
+                         for m in manager.model_ids()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def get_model(model_id: str, request: Request) -> dict:
+        check_auth(request)
+        manager.get(model_id)  # 404 in OpenAI shape when unknown
+        return {"id": model_id, "object": "model", "created": int(time.time()), "owned_by": "ov-server"}
+
+    body_schema = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = body_schema.pop("$defs", {})
+
+    @app.post(
+        "/v1/chat/completions",
+        openapi_extra={"requestBody": {"required": True,
+                                       "content": {"application/json": {"schema": body_schema}}}},
+    )
+    async def chat_completions(request: Request):
+        check_auth(request)
+        raw = await request.body()
+        try:
+            data = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_request(f"Invalid JSON body: {exc}", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise bad_request("The request body must be a JSON object.", code="invalid_json")
+        try:
+            req = ChatCompletionRequest.model_validate(data)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        engine = manager.get(req.model)
+        plan = plan_request(req, engine)
+        choices, queue = start(engine, plan)
+        if plan.stream:
+            return EventSourceResponse(stream(plan, choices, queue), sep="\n", ping=15,
+                                       headers={"Cache-Control": "no-cache"})
+        result = await complete(plan, choices, queue, request.is_disconnected)
+        if result is None:  # client gone; nobody will read this
+            return JSONResponse({}, status_code=499)
+        return JSONResponse(result)
+
+    # Components referenced by the request body schema (for /openapi.json users).
+    orig_openapi = app.openapi
+
+    def openapi() -> dict:
+        schema = orig_openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

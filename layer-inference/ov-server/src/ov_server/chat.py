@@ -1,0 +1,359 @@
+"""POST /v1/chat/completions: request -> prompt -> sequences -> OpenAI shapes.
+
+One request with `n` choices becomes `n` independent sequences in the engine
+(seeds seed, seed+1, ...): they run side by side in the continuous batch and
+stream independently, which OpenVINO's own num_return_sequences cannot do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from .engine import Engine, Event, Finish, SamplingParams, Sequence, Tokens
+from .errors import APIError, bad_request
+from .schemas import ChatCompletionRequest, NamedToolChoice
+from .textproc import Detokenizer, ParsedToolCall, StopFilter, ToolStreamGate, parse_tool_calls
+
+Disconnected = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Plan:
+    """Everything decided before generation starts (all validation done)."""
+
+    model: str
+    prompt_ids: list[int]
+    params: SamplingParams
+    n: int
+    tool_mode: str  # "none" | "auto" | "forced" | "required"
+    forced_name: str | None
+    tool_names: set[str]
+    stream: bool
+    include_usage: bool
+
+
+def _content_text(content: object) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text for part in content)  # list[TextPart]
+
+
+def _messages(req: ChatCompletionRequest) -> list[dict]:
+    out: list[dict] = []
+    for m in req.messages:
+        role = "system" if m.role == "developer" else m.role
+        msg: dict = {"role": role, "content": _content_text(m.content)}
+        if m.role == "assistant" and m.tool_calls:
+            msg["tool_calls"] = [
+                {"id": tc.id, "type": "function", "function": {"name": tc.function.name, "arguments": tc.function.arguments}}
+                for tc in m.tool_calls
+            ]
+        if m.role == "tool":
+            msg["tool_call_id"] = m.tool_call_id
+        out.append(msg)
+    return out
+
+
+def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
+    """Validate against the model and build the sampling plan (raises APIError)."""
+    if req.logprobs:
+        raise bad_request("logprobs are not supported by this server", param="logprobs", code="unsupported_parameter")
+    if req.top_logprobs is not None:
+        raise bad_request("top_logprobs is not supported by this server", param="top_logprobs", code="unsupported_parameter")
+    if req.logit_bias:
+        raise bad_request("logit_bias is not supported by this server", param="logit_bias", code="unsupported_parameter")
+
+    tools = req.tools or []
+    tool_names = {t.function.name for t in tools}
+    choice = req.tool_choice
+    if choice is None:
+        choice = "auto" if tools else "none"
+    if not tools and choice != "none":
+        raise bad_request("tool_choice is set but no tools were given", param="tool_choice")
+    forced_name: str | None = None
+    json_schema: str | None = None
+    if isinstance(choice, NamedToolChoice):
+        forced_name = choice.function.name
+        if forced_name not in tool_names:
+            raise bad_request(f"tool_choice names '{forced_name}', which is not in tools", param="tool_choice")
+        fn = next(t.function for t in tools if t.function.name == forced_name)
+        json_schema = json.dumps(fn.parameters or {"type": "object"})
+        tool_mode = "forced"
+    elif choice == "required":
+        tool_mode = "required"
+        json_schema = json.dumps({
+            "anyOf": [
+                {"type": "object", "properties": {"name": {"const": t.function.name},
+                                                   "arguments": t.function.parameters or {"type": "object"}},
+                 "required": ["name", "arguments"], "additionalProperties": False}
+                for t in tools
+            ]
+        })
+    else:
+        tool_mode = choice  # "auto" | "none"
+
+    if json_schema is None and req.response_format is not None and req.response_format.type != "text":
+        if req.response_format.type == "json_object":
+            json_schema = json.dumps({"type": "object"})
+        else:
+            rf = req.response_format.json_schema
+            if rf is None or rf.schema_ is None:
+                raise bad_request("response_format.json_schema.schema is required", param="response_format")
+            json_schema = json.dumps(rf.schema_)
+
+    render_tools = [t.model_dump(exclude_none=True) for t in tools] if tools and tool_mode != "none" else None
+    try:
+        prompt = engine.render(_messages(req), render_tools)
+    except Exception as exc:
+        raise bad_request(f"messages could not be formatted with the model's chat template: {exc}", param="messages") from None
+    prompt_ids = engine.encode(prompt)
+
+    ctx = engine.context_length
+    max_param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    if max_tokens is not None and max_tokens > ctx:
+        raise bad_request(f"{max_param}={max_tokens} is larger than the model's context length ({ctx})", param=max_param)
+    if len(prompt_ids) >= ctx:
+        raise bad_request(
+            f"This model's maximum context length is {ctx} tokens, but the messages use {len(prompt_ids)} tokens.",
+            param="messages", code="context_length_exceeded")
+    if max_tokens is None:
+        max_tokens = min(engine.spec.default_max_tokens, ctx - len(prompt_ids))
+    elif len(prompt_ids) + max_tokens > ctx:
+        raise bad_request(
+            f"This model's maximum context length is {ctx} tokens. However, you requested "
+            f"{len(prompt_ids) + max_tokens} tokens ({len(prompt_ids)} in the messages, {max_tokens} in the completion).",
+            param=max_param, code="context_length_exceeded")
+
+    stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    if any(s == "" for s in stops):
+        raise bad_request("stop strings must not be empty", param="stop")
+    params = SamplingParams(
+        max_new_tokens=max_tokens,
+        temperature=1.0 if req.temperature is None else float(req.temperature),
+        top_p=1.0 if req.top_p is None else float(req.top_p),
+        seed=req.seed,
+        min_new_tokens=engine.spec.min_new_tokens,
+        stop=stops,
+        presence_penalty=float(req.presence_penalty or 0.0),
+        frequency_penalty=float(req.frequency_penalty or 0.0),
+        json_schema=json_schema,
+    )
+    return Plan(
+        model=req.model, prompt_ids=prompt_ids, params=params, n=req.n or 1,
+        tool_mode=tool_mode, forced_name=forced_name, tool_names=tool_names, stream=bool(req.stream),
+        include_usage=bool(req.stream_options and req.stream_options.include_usage),
+    )
+
+
+class Choice:
+    """Per-choice text pipeline: tokens -> text -> stop cut -> (tool gate)."""
+
+    def __init__(self, index: int, engine: Engine, plan: Plan) -> None:
+        self.index = index
+        self.plan = plan
+        self.seq: Sequence | None = None
+        self.detok = Detokenizer(engine.decode)
+        self.stop = StopFilter(plan.params.stop)
+        self.gate = ToolStreamGate() if plan.tool_mode == "auto" else None
+        self.text = ""
+        self.tokens = 0
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+        self.tool_calls: list[ParsedToolCall] = []
+        self.content: str | None = None
+
+    def _add_text(self, raw: str) -> str:
+        """Returns the text that may be streamed as content now."""
+        t = self.stop.feed(raw)
+        if self.stop.stopped and self.seq is not None:
+            self.seq.cancel()  # the stop string is here: stop generating
+        self.text += t
+        if self.plan.tool_mode in ("forced", "required"):
+            return ""
+        return self.gate.feed(t) if self.gate is not None else t
+
+    def on_event(self, ev: Event) -> str:
+        if isinstance(ev, Tokens):
+            self.tokens += len(ev.ids)
+            return "" if self.stop.stopped else self._add_text(self.detok.feed(ev.ids))
+        # Finish
+        out = ""
+        if not self.stop.stopped:
+            out = self._add_text(self.detok.flush())
+            tail = self.stop.flush()
+            self.text += tail
+            if self.plan.tool_mode not in ("forced", "required"):
+                out += self.gate.feed(tail) if self.gate is not None else tail
+        if ev.reason == "error":
+            self.error = ev.message or "generation failed"
+        self.finish_reason = "stop" if self.stop.stopped else ("length" if ev.reason == "length" else "stop")
+        self._shape_tools()
+        return out
+
+    def _shape_tools(self) -> None:
+        mode = self.plan.tool_mode
+        if mode == "forced":
+            # Generation was constrained to the tool's argument schema.
+            args = self.text.strip()
+            try:
+                args = json.dumps(json.loads(args), ensure_ascii=False)
+            except ValueError:
+                pass  # cut by max_tokens: hand back what was generated
+            self.tool_calls = [ParsedToolCall(self.plan.forced_name or "", args)]
+            self.content = None
+        elif mode in ("required", "auto"):
+            content, calls = parse_tool_calls(self.text, self.plan.tool_names)
+            self.tool_calls = calls
+            self.content = content if calls else self.text
+        else:
+            self.content = self.text
+
+    @property
+    def final_reason(self) -> str:
+        if self.tool_calls and self.finish_reason != "length":
+            return "tool_calls"
+        return self.finish_reason or "stop"
+
+
+def _usage(plan: Plan, choices: list[Choice]) -> dict:
+    completion = sum(c.tokens for c in choices)
+    return {"prompt_tokens": len(plan.prompt_ids), "completion_tokens": completion,
+            "total_tokens": len(plan.prompt_ids) + completion}
+
+
+def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Queue]:
+    """Submit the plan's n sequences; raises APIError if the engine refuses."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    choices = [Choice(i, engine, plan) for i in range(plan.n)]
+    try:
+        for c in choices:
+            p = plan.params
+            if p.seed is not None and c.index:
+                p = SamplingParams(**{**p.__dict__, "seed": (p.seed + c.index) % (2**31)})
+
+            def sink(ev: Event, i: int = c.index) -> None:
+                loop.call_soon_threadsafe(queue.put_nowait, (i, ev))
+
+            c.seq = engine.submit(plan.prompt_ids, p, sink)
+    except Exception as exc:
+        for c in choices:
+            if c.seq is not None:
+                c.seq.cancel()
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        param = "response_format" if plan.params.json_schema else None
+        raise bad_request(f"request rejected by the engine: {msg}", param=param) from None
+    return choices, queue
+
+
+def _cancel_all(choices: list[Choice]) -> None:
+    for c in choices:
+        if c.seq is not None and c.finish_reason is None:
+            c.seq.cancel()
+
+
+async def complete(plan: Plan, choices: list[Choice], queue: asyncio.Queue, disconnected: Disconnected) -> dict | None:
+    """Non-streamed answer; None if the client went away (generation cancelled)."""
+    gone = False
+
+    async def watch() -> None:
+        # Polled on a timer, not between events: with tokens flowing the
+        # queue never goes quiet, so a timeout on get() would never fire.
+        nonlocal gone
+        while True:
+            await asyncio.sleep(0.25)
+            if await disconnected():
+                gone = True
+                _cancel_all(choices)  # each sequence then finishes as "cancelled"
+                return
+
+    watcher = asyncio.create_task(watch())
+    pending = plan.n
+    try:
+        while pending:
+            i, ev = await queue.get()
+            choices[i].on_event(ev)
+            if isinstance(ev, Finish):
+                pending -= 1
+    finally:
+        watcher.cancel()
+        _cancel_all(choices)
+    if gone:
+        return None
+    errors = [c.error for c in choices if c.error]
+    if errors:
+        raise APIError(500, errors[0], code="generation_failed")
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": plan.model,
+        "choices": [
+            {
+                "index": c.index,
+                "message": {"role": "assistant", "content": c.content,
+                            **({"tool_calls": [tc.to_openai() for tc in c.tool_calls]} if c.tool_calls else {})},
+                "logprobs": None,
+                "finish_reason": c.final_reason,
+            }
+            for c in choices
+        ],
+        "usage": _usage(plan, choices),
+    }
+
+
+async def stream(plan: Plan, choices: list[Choice], queue: asyncio.Queue) -> AsyncIterator[str]:
+    """SSE `data:` payloads (JSON strings), ending with "[DONE]".
+
+    Cancellation (client disconnect) arrives as CancelledError at an await;
+    the finally block cancels every sequence so the engine stops generating.
+    """
+    cid = "chatcmpl-" + uuid.uuid4().hex
+    created = int(time.time())
+
+    def chunk(index: int, delta: dict, finish: str | None = None) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+                "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if plan.include_usage:
+            body["usage"] = None
+        return json.dumps(body, ensure_ascii=False)
+
+    try:
+        for c in choices:
+            yield chunk(c.index, {"role": "assistant", "content": ""})
+        pending = plan.n
+        while pending:
+            i, ev = await queue.get()
+            c = choices[i]
+            text = c.on_event(ev)
+            if text:
+                yield chunk(i, {"content": text})
+            if isinstance(ev, Finish):
+                pending -= 1
+                if c.error:
+                    yield json.dumps(APIError(500, c.error, code="generation_failed").body())
+                    continue
+                if not c.tool_calls:
+                    # Held back because it looked like the start of a tool call, or
+                    # (tool_choice required) text that did not parse as one.
+                    held = c.gate.rest() if c.gate is not None else (
+                        c.content if plan.tool_mode in ("forced", "required") else "")
+                    if held:
+                        yield chunk(i, {"content": held})
+                else:
+                    yield chunk(i, {"tool_calls": [tc.to_openai(index=k) for k, tc in enumerate(c.tool_calls)]})
+                yield chunk(i, {}, c.final_reason)
+        if plan.include_usage:
+            yield json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+                              "choices": [], "usage": _usage(plan, choices)})
+        yield "[DONE]"
+    finally:
+        _cancel_all(choices)

@@ -1,0 +1,157 @@
+"""Chat completions through the official openai client against a real server
+serving the built-in jerry-tiny model (random weights: we test the plumbing,
+not the wording)."""
+
+import json
+
+import pytest
+
+MODEL = "jerry-tiny"
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+def test_health_and_models(http, client):
+    r = http.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and MODEL in body["models"]
+    assert [m.id for m in client.models.list().data] == [MODEL]
+
+
+def test_plain_chat_returns_text_and_usage(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=12)
+    assert r.id.startswith("chatcmpl-") and r.object == "chat.completion" and r.created > 0
+    assert r.model == MODEL
+    choice = r.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.message.content  # non-empty even from random weights
+    assert choice.finish_reason == "length"
+    assert r.usage.completion_tokens == 12
+    assert r.usage.prompt_tokens > 5
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_default_request_returns_text(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO)
+    assert r.choices[0].message.content
+    assert r.usage.completion_tokens >= 1
+
+
+def test_all_roles_through_template(client):
+    msgs = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "call it"}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+        {"role": "developer", "content": "answer now"},
+    ]
+    short = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1)
+    r = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=3)
+    assert r.usage.prompt_tokens > short.usage.prompt_tokens
+    assert r.choices[0].message.content
+
+
+def test_unique_ids(client):
+    ids = {client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1).id for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_streaming_matches_usage(client):
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=10, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == ["length"]
+    assert text
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 10
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_stream_without_usage_has_no_usage_chunk(client):
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3, stream=True))
+    assert all(c.choices for c in chunks)
+
+
+def test_stream_ends_with_done(http):
+    with http.stream("POST", "/v1/chat/completions",
+                     json={"model": MODEL, "messages": HELLO, "max_tokens": 3, "stream": True}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert lines[-1] == "data: [DONE]"
+    json.loads(lines[-2][5:])
+
+
+def test_seed_reproducible_and_differs(client):
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=30, temperature=1.0, top_p=0.9)
+    a = client.chat.completions.create(seed=7, **kw).choices[0].message.content
+    b = client.chat.completions.create(seed=7, **kw).choices[0].message.content
+    c = client.chat.completions.create(seed=8, **kw).choices[0].message.content
+    assert a == b
+    assert a != c
+
+
+def test_greedy_is_deterministic(client):
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=20, temperature=0)
+    assert client.chat.completions.create(**kw).choices[0].message.content == \
+        client.chat.completions.create(**kw).choices[0].message.content
+
+
+def test_unseeded_sampling_varies(client):
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=30, temperature=1.0)
+    outs = {client.chat.completions.create(**kw).choices[0].message.content for _ in range(3)}
+    assert len(outs) > 1
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_stop_is_exact_and_excluded(client, as_list):
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=60, temperature=1.0, seed=11)
+    full = client.chat.completions.create(**kw).choices[0].message.content
+    stop = full[20:23]
+    cut = full.find(stop)
+    stop_arg = [stop, "\u2603never"] if as_list else stop
+    r = client.chat.completions.create(stop=stop_arg, **kw)
+    assert r.choices[0].message.content == full[:cut]
+    assert r.choices[0].finish_reason == "stop"
+    # streamed: same text, stop never leaks even partially
+    chunks = list(client.chat.completions.create(stop=stop_arg, stream=True, **kw))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == full[:cut]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_n_choices(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3)
+    assert [c.index for c in r.choices] == list(range(8))
+    texts = [c.message.content for c in r.choices]
+    assert all(texts) and len(set(texts)) > 1
+    assert r.usage.completion_tokens == 64
+    again = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3)
+    assert [c.message.content for c in again.choices] == texts
+
+
+def test_n_streamed(client):
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=5, n=3, stream=True,
+                                                 stream_options={"include_usage": True}))
+    finished = sorted(c.choices[0].index for c in chunks if c.choices and c.choices[0].finish_reason)
+    assert finished == [0, 1, 2]
+    assert chunks[-1].usage.completion_tokens == 15
+
+
+def test_max_completion_tokens(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=4)
+    assert r.usage.completion_tokens == 4
+
+
+def test_penalties_accepted(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4, presence_penalty=0.5,
+                                       frequency_penalty=0.5)
+    assert r.usage.completion_tokens == 4
+
+
+def test_json_response_format(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=200, temperature=0,
+                                       response_format={"type": "json_object"})
+    assert isinstance(json.loads(r.choices[0].message.content), dict)

@@ -1,0 +1,112 @@
+"""Concurrent requests share the engine; a disconnect stops generation."""
+
+import threading
+import time
+
+import httpx
+
+from conftest import wait_until
+
+MODEL = "jerry-tiny"
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+def test_concurrent_streams_interleave(server):
+    events: list[tuple[int, int]] = []  # (stream, chunk number) in arrival order
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 2000, "stream": True}
+        with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=60) as r:
+            for i, line in enumerate(r.iter_lines()):
+                if line.startswith("data:"):
+                    with lock:
+                        events.append((k, i))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    order = [k for k, _ in events]
+    assert sorted(set(order)) == [0, 1, 2, 3]
+    # Every stream's first chunk arrives before any stream's last one: they
+    # ran side by side, not one after another behind a lock.
+    firsts = [order.index(k) for k in range(4)]
+    lasts = [len(order) - 1 - order[::-1].index(k) for k in range(4)]
+    assert max(firsts) < min(lasts)
+
+
+def test_short_request_completes_while_long_stream_runs(server, client):
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
+    with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
+        lines = r.iter_lines()
+        first = next(line for line in lines if line.startswith("data:"))
+        assert first
+        short = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=5)
+        assert short.usage.completion_tokens == 5
+        # The long stream is still generating: the short one did not wait behind it.
+        assert server.health().json()["models"][MODEL]["active_requests"] >= 1
+        rest = [line for line in lines if line.startswith("data:")]
+    assert rest[-1] == "data: [DONE]"
+    assert '"finish_reason": "length"' in rest[-2]
+
+
+def test_concurrent_non_streamed_all_complete(client):
+    results = []
+
+    def run() -> None:
+        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=50, n=2)
+        results.append(r)
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 6
+    assert all(r.usage.completion_tokens == 100 for r in results)
+    assert len({r.id for r in results}) == 6
+
+
+def _model_stats(server):
+    return server.health().json()["models"][MODEL]
+
+
+def test_stream_disconnect_cancels_generation(server):
+    wait_until(lambda: _model_stats(server)["active_requests"] == 0)
+    before = _model_stats(server)["generated_tokens"]
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
+    with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=60) as r:
+        n = 0
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                n += 1
+                if n == 5:
+                    break
+    # leaving the block closed the connection mid-stream
+    assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
+    stopped_at = _model_stats(server)["generated_tokens"]
+    time.sleep(0.5)
+    after = _model_stats(server)["generated_tokens"]
+    assert after == stopped_at  # nothing is generating any more
+    assert after - before < 8000  # and it never ran to max_tokens
+
+
+def test_non_streamed_disconnect_cancels_generation(server):
+    wait_until(lambda: _model_stats(server)["active_requests"] == 0)
+    before = _model_stats(server)["generated_tokens"]
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "n": 4}
+    try:
+        httpx.post(server.base + "/v1/chat/completions", json=body, timeout=0.5)
+    except httpx.TimeoutException:
+        pass
+    assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
+    assert _model_stats(server)["generated_tokens"] - before < 4 * 8000
+
+
+def test_server_keeps_serving_after_disconnects(client):
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3)
+    assert r.usage.completion_tokens == 3

@@ -1,0 +1,138 @@
+"""Registry file: hot reload, per-model failures, auth, and config errors."""
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+from openai import AuthenticationError, OpenAI
+
+from conftest import start_server, stop_server, wait_until
+from ov_server.config import ConfigError, load_settings, parse_env_file
+from ov_server.registry import load_registry
+
+KEY = "sk-test-key"
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+BASE = """models:
+  jerry-tiny:
+    builtin: jerry-tiny
+    min_new_tokens: 1
+    default_max_tokens: 16
+"""
+
+
+@pytest.fixture
+def reg_server(tmp_path):
+    reg = tmp_path / "models.yaml"
+    reg.write_text(BASE)
+    s = start_server(tmp_path, {"OV_SERVER_REGISTRY": str(reg), "OV_SERVER_API_KEY": KEY})
+    yield s, reg
+    stop_server(s)
+
+
+def model_ids(s):
+    r = httpx.get(s.base + "/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    return [m["id"] for m in r.json()["data"]]
+
+
+def test_auth_required_but_health_open(reg_server):
+    s, _ = reg_server
+    assert s.health().status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+        r = httpx.get(s.base + "/v1/models", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        r = httpx.post(s.base + "/v1/chat/completions", headers=headers, json={"model": "jerry-tiny", "messages": HELLO})
+        assert r.status_code == 401
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=s.base + "/v1", api_key="nope", max_retries=0).models.list()
+    c = OpenAI(base_url=s.base + "/v1", api_key=KEY, max_retries=0)
+    r = c.chat.completions.create(model="jerry-tiny", messages=HELLO)
+    assert r.usage.completion_tokens == 16  # default_max_tokens from the registry
+
+
+def test_hot_reload_add_break_remove(reg_server, tmp_path):
+    s, reg = reg_server
+    c = OpenAI(base_url=s.base + "/v1", api_key=KEY, max_retries=0)
+    assert model_ids(s) == ["jerry-tiny"]
+
+    # add a model (relative path: resolved next to the registry) and a broken one
+    built = subprocess.run([sys.executable, "-m", "ov_server.cli", "build-tiny-model", str(tmp_path / "m2.gguf")],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert built.endswith("m2.gguf")
+    reg.write_text(BASE + "  jerry-copy:\n    path: m2.gguf\n    device: CPU\n"
+                   "  broken:\n    path: /nonexistent/model.gguf\n")
+    assert wait_until(lambda: "jerry-copy" in model_ids(s))
+    assert c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3).usage.completion_tokens == 3
+    assert wait_until(lambda: s.health().status_code == 503)
+    h = s.health().json()
+    assert h["status"] == "error" and "broken" in h["reason"]
+    r = httpx.post(s.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "broken", "messages": HELLO})
+    assert r.status_code == 503 and r.json()["error"]["param"] == "model"
+
+    # an invalid file keeps the loaded models and says why on /health
+    reg.write_text("models: [this is: not valid\n")
+    assert wait_until(lambda: "registry_error" in s.health().json())
+    assert "jerry-copy" in model_ids(s)
+    assert c.chat.completions.create(model="jerry-tiny", messages=HELLO, max_tokens=2).usage.completion_tokens == 2
+
+    # remove: the model is gone (404, no fallback) and health is green again
+    reg.write_text(BASE)
+    assert wait_until(lambda: model_ids(s) == ["jerry-tiny"])
+    assert wait_until(lambda: s.health().status_code == 200)
+    r = httpx.post(s.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "jerry-copy", "messages": HELLO})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+
+
+def run_cli(*args, env_file=None):
+    cmd = [sys.executable, "-m", "ov_server.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_bad_registry_at_start_is_a_clear_error(tmp_path):
+    reg = tmp_path / "r.yaml"
+    reg.write_text("models:\n  x:\n    device: CPU\n")
+    env = tmp_path / "e.env"
+    env.write_text("")
+    r = run_cli("serve", "--port", "1", "--registry", str(reg), "--env-file", str(env))
+    assert r.returncode == 2
+    assert "r.yaml" in r.stderr and "path" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("serve", "--port", "1", "--env-file", str(tmp_path / "missing.env"))
+    assert r.returncode == 2 and "missing.env" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_registry_validation_messages(tmp_path):
+    reg = tmp_path / "r.yaml"
+    cases = {
+        "models: {}\n": "empty",
+        "models:\n  a:\n    builtin: other\n": "unknown builtin",
+        "models:\n  a:\n    path: x.gguf\n    bogus: 1\n": "bogus",
+        "models:\n  a:\n    path: x\n    scheduler: {max_num_seqs: 0}\n": "scheduler.max_num_seqs",
+        "- just a list\n": "mapping",
+    }
+    for text, needle in cases.items():
+        reg.write_text(text)
+        with pytest.raises(ConfigError, match=needle):
+            load_registry(reg)
+    reg.write_text("models:\n  a:\n    path: sub/m.gguf\n    device: GPU\n")
+    spec = load_registry(reg)["a"]
+    assert spec.path == str(tmp_path / "sub" / "m.gguf") and spec.device == "GPU"
+
+
+def test_env_file_parsing_and_precedence(tmp_path, monkeypatch):
+    f = tmp_path / "x.env"
+    f.write_text("# comment\nexport OV_SERVER_API_KEY='k1'\nOV_SERVER_MODEL_DIR=\"/tmp/m\"\n\n")
+    assert parse_env_file(f) == {"OV_SERVER_API_KEY": "k1", "OV_SERVER_MODEL_DIR": "/tmp/m"}
+    for k in ("OV_SERVER_API_KEY", "OV_SERVER_REGISTRY", "OV_SERVER_MODEL_DIR", "OV_SERVER_ENV_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    s = load_settings(str(f))
+    assert s.api_key == "k1" and str(s.model_dir) == "/tmp/m" and s.registry_path is None
+    monkeypatch.setenv("OV_SERVER_API_KEY", "k2")
+    assert load_settings(str(f)).api_key == "k2"  # real env wins
+    monkeypatch.setenv("OV_SERVER_ENV_FILE", str(f))
+    assert load_settings().env_file == f
+    f.write_text("not a pair\n")
+    with pytest.raises(ConfigError, match="x.env:1"):
+        load_settings(str(f))

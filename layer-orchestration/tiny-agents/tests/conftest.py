@@ -1,0 +1,209 @@
+"""End-to-end fixtures: the REAL gateway (LiteLLM, from tests/gateway's own environment) in
+front of a scripted backend, the real MCP tool servers (uv projects in layer-tools/), a fake mesh
+repo whose contracts describe exactly these processes, and a loopback page for web-fetch.
+Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+import scripted_backend
+
+HERE = Path(__file__).parent
+SERVICE_DIR = HERE.parent
+REPO = SERVICE_DIR.parent.parent
+GATEWAY_ENV = HERE / "gateway"
+MASTER_KEY = "sk-test-tiny-agents-master"
+PAGE = """<!DOCTYPE html><html><head><title>Mesh Field Notes</title></head><body>
+<nav>Home | About | Login</nav><article><h1>Mesh Field Notes</h1>
+<p>The gateway is the only door into the mesh; every client calls it and nothing else.</p>
+<p>Pelican-unique-marker-4242 is written only in this article, so an answer quoting it read the page.</p>
+<p>Backends listen on loopback and tools are listed in the MCP registry with their failure modes.</p>
+</article><footer>Cookie banner. Newsletter.</footer></body></html>"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen | None, timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s\n{tail}")
+
+
+def serve_in_thread(app, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "in-thread server did not start"
+        time.sleep(0.02)
+    return server
+
+
+@pytest.fixture(scope="session")
+def backend_url() -> str:
+    port = free_port()
+    server = serve_in_thread(scripted_backend.APP, port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+
+
+@pytest.fixture(scope="session")
+def page_url() -> str:
+    async def page(_):
+        return HTMLResponse(PAGE)
+    port = free_port()
+    server = serve_in_thread(Starlette(routes=[Route("/notes", page)]), port)
+    yield f"http://127.0.0.1:{port}/notes"
+    server.should_exit = True
+
+
+@pytest.fixture(scope="session")
+def gateway_url(backend_url, tmp_path_factory) -> str:
+    """A real LiteLLM proxy with one logical model, jerry-scripted -> the scripted backend."""
+    if shutil.which("uv") is None:
+        pytest.fail("uv is required to run the test gateway (pip install uv)")
+    work = tmp_path_factory.mktemp("gateway")
+    cfg = work / "litellm.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "model_list": [{"model_name": "jerry-scripted", "litellm_params": {
+            "model": "openai/jerry-scripted", "api_base": f"{backend_url}/v1",
+            "api_key": scripted_backend.BACKEND_KEY}}],
+        "litellm_settings": {"drop_params": True, "num_retries": 0, "request_timeout": 120},
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER_KEY},
+    }))
+    port = free_port()
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True",
+           "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    log = work / "litellm.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config", str(cfg),
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # First run installs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
+        wait_http(f"{url}/health/liveliness", proc, 300, log)
+        yield f"{url}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def spec(path: Path, text: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "SERVICE_SPEC.md").write_text("---\n" + textwrap.dedent(text).strip() + "\n---\n")
+
+
+@dataclass(frozen=True)
+class Mesh:
+    root: Path
+    gateway_url: str
+    backend_url: str
+    page_url: str
+    registry: Path
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
+    """A fake checkout: contracts say the gateway is our LiteLLM and jerry-tiny is served by
+    `ov-server` at the scripted backend's address; the registry starts the REAL tool servers."""
+    root = tmp_path_factory.mktemp("repo")
+    gw_port = int(gateway_url.split(":")[2].split("/")[0])
+    be_port = int(backend_url.rsplit(":", 1)[1])
+    (root / "mesh").mkdir()
+    (root / "mesh" / "mesh.yaml").write_text(yaml.safe_dump({
+        "name": "testmesh", "gateway": {"service": "litellm-orch", "public_base_url": gateway_url},
+        "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}]}))
+    spec(root / "layer-gateway" / "litellm-orch", f"""
+        name: litellm-orch
+        kind: gateway
+        host: local
+        bind: 127.0.0.1
+        port: {gw_port}
+        health: {{path: /health/liveliness}}
+        run: {{command: [x]}}
+        """)
+    spec(root / "layer-inference" / "ov-server", f"""
+        name: ov-server
+        kind: backend
+        host: local
+        bind: 127.0.0.1
+        port: {be_port}
+        health: {{path: /health}}
+        run: {{command: [x]}}
+        models: [{{name: jerry-tiny, upstream_id: jerry-tiny}}]
+        """)
+    registry = root / "layer-tools" / "registry.yaml"
+    registry.parent.mkdir()
+    tools = REPO / "layer-tools"
+    registry.write_text(yaml.safe_dump({"servers": {
+        "web-fetch": {"purpose": "read pages", "transport": "streamable-http", "host": "local",
+                      "url": "http://127.0.0.1:9/mcp", "port": 9,
+                      "stdio": {"command": "uv", "args": ["run", "--frozen", "--project", str(tools / "web-fetch"),
+                                                          "web-fetch", "--transport", "stdio"],
+                                "env": {"WEB_FETCH_ALLOW": "127.0.0.1"}}},
+        "mesh-status": {"purpose": "the mesh", "transport": "streamable-http", "host": "local",
+                        "url": "http://127.0.0.1:9/mcp", "port": 9,
+                        "stdio": {"command": "uv", "args": ["run", "--frozen", "--project", str(tools / "mesh-status"),
+                                                            "mesh-status", "--transport", "stdio"],
+                                  "env": {"HOMELAB_REPO": str(root)}}},
+    }}))
+    return Mesh(root, gateway_url, backend_url, page_url, registry)
+
+
+def agent_env(mesh: Mesh, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "WEB_FETCH_"))}
+    env.pop("VIRTUAL_ENV", None)
+    env.update({"HOMELAB_REPO": str(mesh.root), "TINYAGENTS_MODEL": "jerry-scripted",
+                "TINYAGENTS_API_KEY": MASTER_KEY})
+    env.update(extra)
+    return env
+
+
+def run_agent(mesh: Mesh, *args: str, env: dict[str, str] | None = None, input: str | None = None,
+              timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tiny_agents.cli", *args], env=env or agent_env(mesh),
+                          input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,144 @@
+"""A scripted OpenAI-compatible backend (test double) that sits BEHIND the real gateway.
+
+The built-in tiny model cannot choose tools, so this backend plays the model: the first user
+message names a scenario (`[scenario:NAME]`), and each request answers the next planned step:
+tool calls, then a final answer computed from the tool results it was sent back. Every request
+is logged so tests can assert what the gateway forwarded."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+BACKEND_KEY = "scripted-backend-key"
+LOG: list[dict[str, Any]] = []
+
+
+def _tool_messages(messages: list[dict[str, Any]]) -> list[str]:
+    return [m.get("content") or "" for m in messages if m.get("role") == "tool"]
+
+
+def _question(messages: list[dict[str, Any]]) -> str:
+    """The latest user message: in interactive mode earlier questions stay in the history."""
+    return next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def _current_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    return messages[last_user:]
+
+
+def _answer_mesh(messages):
+    models_json, health_json = _tool_messages(messages)[-2:]
+    models = json.loads(models_json)["result"]
+    tiny = next(m for m in models if m["name"] == "jerry-tiny")
+    health = json.loads(health_json)["result"][0]
+    state = "up" if health["healthy"] else "down"
+    return (f"jerry-tiny is {state}: it is served by {tiny['service']} on host {tiny['host']} "
+            f"at {tiny['address']}:{tiny['port']}.")
+
+
+def _answer_fetch(messages):
+    page = json.loads(_tool_messages(messages)[-1])
+    marker = re.search(r"Pelican-unique-marker-\d+", page["text"])
+    return f"The page '{page['title']}' mentions {marker.group(0) if marker else 'nothing special'}."
+
+
+def _answer_echo_error(messages):
+    return "The tool said: " + _tool_messages(messages)[-1]
+
+
+def _answer_count(messages):
+    return f"I received {len(_tool_messages(messages))} tool results."
+
+
+def plan(scenario: str, question: str, step: int) -> dict[str, Any]:
+    """Step `step` (0-based count of assistant turns so far) of a scenario."""
+    url = (re.search(r"url=(\S+)", question) or [None, ""])[1]
+    plans: dict[str, list[dict[str, Any]]] = {
+        "mesh": [{"calls": [("list_models", {})]},
+                 {"calls": [("service_health", {"service": "jerry-tiny"})]},
+                 {"answer": _answer_mesh}],
+        "fetch": [{"calls": [("fetch", {"url": url})]}, {"answer": _answer_fetch}],
+        "refused": [{"calls": [("fetch", {"url": "http://10.0.0.1/admin"})]}, {"answer": _answer_echo_error}],
+        "parallel": [{"calls": [("list_models", {}), ("topology", {})]}, {"answer": _answer_count}],
+        "unknown-tool": [{"calls": [("no_such_tool", {"x": 1})]}, {"answer": _answer_echo_error}],
+        "plain": [{"answer": lambda _m: "Hello from the scripted backend."}],
+    }
+    if scenario == "forever":
+        return {"calls": [("list_models", {})]}
+    steps = plans.get(scenario, plans["plain"])
+    return steps[min(step, len(steps) - 1)]
+
+
+def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
+    body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(body)}\n\n"
+
+
+async def completions(request: Request) -> Response:
+    if request.headers.get("authorization") != f"Bearer {BACKEND_KEY}":
+        return JSONResponse({"error": {"message": "bad key", "type": "auth", "param": None, "code": "401"}}, 401)
+    body = await request.json()
+    LOG.append(body)
+    messages = body.get("messages", [])
+    question = _question(messages)
+    scenario = (re.search(r"\[scenario:([a-z-]+)\]", question) or [None, "plain"])[1]
+    step = sum(1 for m in _current_turn(messages) if m.get("role") == "assistant")
+    action = plan(scenario, question, step)
+    model, cid = body.get("model", "jerry-scripted"), f"chatcmpl-{uuid.uuid4().hex[:12]}"
+    calls = [{"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
+              "function": {"name": n, "arguments": json.dumps(a)}} for n, a in action.get("calls", [])]
+    answer = action["answer"](messages) if "answer" in action else None
+
+    if not body.get("stream"):
+        message: dict[str, Any] = {"role": "assistant", "content": answer}
+        if calls:
+            message["tool_calls"] = calls
+        return JSONResponse({"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
+                             "choices": [{"index": 0, "message": message,
+                                          "finish_reason": "tool_calls" if calls else "stop"}],
+                             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+
+    def events():
+        yield _chunk(cid, model, {"role": "assistant", "content": ""})
+        if answer is not None:
+            for i in range(0, len(answer), 7):  # several deltas: the client must stitch them
+                yield _chunk(cid, model, {"content": answer[i:i + 7]})
+        for index, call in enumerate(calls):
+            args = call["function"]["arguments"]
+            half = len(args) // 2
+            yield _chunk(cid, model, {"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                      "function": {"name": call["function"]["name"], "arguments": args[:half]}}]})
+            yield _chunk(cid, model, {"tool_calls": [{"index": index, "function": {"arguments": args[half:]}}]})
+        yield _chunk(cid, model, {}, "tool_calls" if calls else "stop")
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def models(_: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"id": "jerry-scripted", "object": "model", "owned_by": "tests"}]})
+
+
+async def health(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def log(_: Request) -> Response:
+    return JSONResponse(LOG)
+
+
+APP = Starlette(routes=[
+    Route("/v1/chat/completions", completions, methods=["POST"]),
+    Route("/v1/models", models), Route("/health", health), Route("/_log", log),
+])

@@ -1,0 +1,141 @@
+"""A fake mesh: contracts in a temp repo whose services point at a loopback test server
+(healthy, failing, slow, wrong body) and at a closed port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def ok(_):
+    return JSONResponse({"status": "ok"})
+
+
+async def down(_):
+    return PlainTextResponse("loading", status_code=503)
+
+
+async def slow(_):
+    await asyncio.sleep(5)
+    return JSONResponse({"status": "ok"})
+
+
+async def wrong_body(_):
+    return JSONResponse({"status": "starting"})
+
+
+APP = Starlette(routes=[Route("/ok", ok), Route("/down", down), Route("/slow", slow), Route("/wrong-body", wrong_body)])
+
+
+@pytest.fixture(scope="session")
+def probe_port() -> int:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(APP, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "probe server did not start"
+        time.sleep(0.02)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def spec(path: Path, text: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "SERVICE_SPEC.md").write_text("---\n" + textwrap.dedent(text).strip() + "\n---\n# prose\n")
+
+
+@pytest.fixture
+def fake_repo(tmp_path: Path, probe_port: int) -> Path:
+    closed = free_port()
+    (tmp_path / "mesh").mkdir()
+    (tmp_path / "mesh" / "mesh.yaml").write_text(textwrap.dedent("""\
+        name: testmesh
+        gateway: {service: gw, public_base_url: "http://127.0.0.1:%d/v1"}
+        hosts:
+          - {name: local, address: 127.0.0.1, role: everything}
+          - {name: nas, address: 192.0.2.10, role: storage box}
+        """ % probe_port))
+    spec(tmp_path / "layer-gateway" / "gw", f"""
+        name: gw
+        kind: gateway
+        host: local
+        bind: 0.0.0.0
+        port: {probe_port}
+        exposure: lan
+        health: {{path: /ok}}
+        upstreams: [be]
+        run: {{command: [x]}}
+        """)
+    spec(tmp_path / "layer-inference" / "be", f"""
+        name: be
+        kind: backend
+        host: local
+        bind: 127.0.0.1
+        port: {probe_port}
+        health: {{path: /down}}
+        run: {{command: [x]}}
+        models:
+          - {{name: jerry-small, upstream_id: small-v1, fallbacks: [jerry-big]}}
+          - {{name: jerry-big, upstream_id: big-v2}}
+        """)
+    spec(tmp_path / "layer-gateway" / "opt", f"""
+        name: opt
+        kind: optimizer
+        host: local
+        bind: 127.0.0.1
+        port: {probe_port}
+        health: {{path: /slow, timeout_s: 0.3}}
+        run: {{command: [x]}}
+        aliases:
+          - {{name: jerry-small-moa, approach: moa, target: jerry-small}}
+        """)
+    spec(tmp_path / "layer-tools" / "tool", f"""
+        name: tool
+        kind: mcp-tool
+        host: local
+        bind: 127.0.0.1
+        port: {probe_port}
+        health: {{path: /wrong-body, expect_body: '"status": "ok"', required: false}}
+        run: {{command: [x]}}
+        """)
+    spec(tmp_path / "layer-inference" / "gone", f"""
+        name: gone
+        kind: backend
+        host: local
+        bind: 127.0.0.1
+        port: {closed}
+        health: {{path: /health}}
+        run: {{command: [x]}}
+        models: [{{name: jerry-gone, upstream_id: g}}]
+        """)
+    spec(tmp_path / "layer-orchestration" / "cli", """
+        name: cli
+        kind: client
+        host: local
+        run: {command: [x]}
+        """)
+    return tmp_path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

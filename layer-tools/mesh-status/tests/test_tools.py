@@ -1,0 +1,117 @@
+"""The three tools through the SDK client, in-process, over a fake mesh and the real repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from mesh_status.contracts import ContractsError, find_root, load
+from mesh_status.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+
+def server_for(root: Path):
+    return build_server(lambda: load(root))
+
+
+async def call(server, tool: str, **args):
+    async with Client(server) as client:
+        return await client.call_tool(tool, args)
+
+
+def rows(result):
+    assert not result.is_error, result.content[0].text
+    data = result.structured_content
+    return data["result"] if "result" in data and isinstance(data["result"], list) else data
+
+
+async def test_tools_listed(fake_repo):
+    async with Client(server_for(fake_repo)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == {"list_models", "service_health", "topology"}
+    assert "service" in tools["service_health"].input_schema["properties"]
+
+
+async def test_list_models(fake_repo):
+    models = rows(await call(server_for(fake_repo), "list_models"))
+    by_name = {m["name"]: m for m in models}
+    assert [m["name"] for m in models] == ["jerry-big", "jerry-gone", "jerry-small", "jerry-small-moa"]
+    assert by_name["jerry-small"] | {"port": 0} == {
+        "name": "jerry-small", "kind": "model", "service": "be", "host": "local", "address": "127.0.0.1",
+        "port": 0, "upstream_id": "small-v1", "fallbacks": ["jerry-big"]}
+    moa = by_name["jerry-small-moa"]
+    assert (moa["kind"], moa["service"], moa["upstream_id"], moa["target"]) == ("alias", "opt", "moa-jerry-small", "jerry-small")
+
+
+async def test_topology(fake_repo, probe_port):
+    topo = rows(await call(server_for(fake_repo), "topology"))
+    assert topo["mesh"] == "testmesh"
+    assert [h["name"] for h in topo["hosts"]] == ["local", "nas"]
+    svcs = {s["name"]: s for s in topo["services"]}
+    assert set(svcs) == {"gw", "be", "opt", "tool", "gone", "cli"}
+    assert svcs["gw"]["exposure"] == "lan" and svcs["gw"]["bind"] == "0.0.0.0"
+    assert svcs["gw"]["url"] == f"http://127.0.0.1:{probe_port}"  # wildcard bind -> host address
+    assert svcs["cli"]["port"] is None and svcs["cli"]["url"] is None
+    assert svcs["be"]["exposure"] == "localhost"
+
+
+async def test_service_health_all(fake_repo, probe_port):
+    health = {r["service"]: r for r in rows(await call(server_for(fake_repo), "service_health"))}
+    assert set(health) == {"gw", "be", "opt", "tool", "gone"}  # cli has no listening socket
+    assert health["gw"]["healthy"] is True and health["gw"]["status"] == 200
+    assert health["gw"]["url"] == f"http://127.0.0.1:{probe_port}/ok"
+    assert health["be"]["healthy"] is False and "expected status 200, got 503" in health["be"]["error"]
+    assert health["opt"]["healthy"] is False and "timeout" in health["opt"]["error"]
+    assert health["tool"]["healthy"] is False and "body does not contain" in health["tool"]["error"]
+    assert health["tool"]["required"] is False
+    assert health["gone"]["healthy"] is False and "ConnectError" in health["gone"]["error"]
+
+
+async def test_service_health_one_and_by_model(fake_repo):
+    server = server_for(fake_repo)
+    assert [r["service"] for r in rows(await call(server, "service_health", service="gw"))] == ["gw"]
+    # "is jerry-small up?": a model name probes the service that serves it.
+    only = rows(await call(server, "service_health", service="jerry-small"))
+    assert [(r["service"], r["healthy"]) for r in only] == [("be", False)]
+
+
+async def test_unknown_service_is_a_tool_error(fake_repo):
+    r = await call(server_for(fake_repo), "service_health", service="nope")
+    assert r.is_error and "unknown service name 'nope'" in r.content[0].text and "gw" in r.content[0].text
+
+
+async def test_service_without_health_endpoint(fake_repo):
+    r = await call(server_for(fake_repo), "service_health", service="cli")
+    assert r.is_error and "no HTTP health endpoint" in r.content[0].text
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda root: (root / "layer-inference" / "be" / "SERVICE_SPEC.md").write_text("---\nname: [unclosed\n---\n"), "invalid YAML"),
+    (lambda root: (root / "layer-inference" / "be" / "SERVICE_SPEC.md").write_text("no front matter"), "front-matter"),
+    (lambda root: (root / "mesh" / "mesh.yaml").unlink(), "mesh.yaml"),
+])
+async def test_unreadable_contracts_are_tool_errors(fake_repo, breakage, message):
+    breakage(fake_repo)
+    for tool in ("list_models", "topology", "service_health"):
+        r = await call(server_for(fake_repo), tool)
+        assert r.is_error and "contracts unreadable" in r.content[0].text and message in r.content[0].text
+
+
+def test_real_repo_contracts():
+    """The checkout's own contracts: jerry-tiny is served by ov-server on host local."""
+    root = find_root({})
+    assert (root / "mesh" / "mesh.yaml").is_file()
+    mesh = load(root)
+    assert {"litellm-orch", "ov-server", "web-fetch", "mesh-status", "tiny-agents"} <= set(mesh.services)
+    from mesh_status.views import list_models
+    tiny = {m["name"]: m for m in list_models(mesh)}["jerry-tiny"]
+    assert (tiny["service"], tiny["host"], tiny["address"], tiny["port"]) == ("ov-server", "local", "127.0.0.1", 4010)
+
+
+def test_homelab_repo_env_wins(tmp_path):
+    assert find_root({"HOMELAB_REPO": str(tmp_path)}) == tmp_path
+    with pytest.raises(ContractsError, match="mesh.yaml"):
+        load(tmp_path)

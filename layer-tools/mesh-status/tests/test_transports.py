@@ -1,0 +1,65 @@
+"""The real server process over stdio and streamable HTTP (HOMELAB_REPO = the fake mesh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+from conftest import free_port
+
+pytestmark = pytest.mark.anyio
+CMD = [sys.executable, "-m", "mesh_status.cli"]
+
+
+def env_for(root) -> dict[str, str]:
+    return {**os.environ, "HOMELAB_REPO": str(root)}
+
+
+async def exercise(client: Client) -> None:
+    assert {t.name for t in (await client.list_tools()).tools} == {"list_models", "service_health", "topology"}
+    models = await client.call_tool("list_models", {})
+    assert "jerry-small" in str(models.structured_content)
+    health = await client.call_tool("service_health", {"service": "gw"})
+    assert health.structured_content["result"][0]["healthy"] is True
+
+
+async def test_stdio(fake_repo):
+    params = StdioServerParameters(command=CMD[0], args=CMD[1:] + ["--transport", "stdio"], env=env_for(fake_repo))
+    async with Client(params) as client:
+        await exercise(client)
+
+
+async def test_streamable_http_and_health(fake_repo):
+    port = free_port()
+    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env_for(fake_repo),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(base + "/health", timeout=1)
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.1)
+        assert r.json() == {"status": "ok", "service": "mesh-status"}
+        async with Client(f"{base}/mcp") as client:
+            await exercise(client)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_bad_input_without_traceback(tmp_path):
+    r = subprocess.run(CMD + ["--host", "localhost-ish"], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env=env_for(tmp_path))
+    assert r.returncode == 2 and "--host must be an IP address" in r.stderr and "Traceback" not in r.stderr

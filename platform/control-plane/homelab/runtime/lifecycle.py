@@ -1,0 +1,293 @@
+"""`up` and `down`: bring this host's services up in dependency order, healthy one by one, and
+take everything down again leaving no process behind."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import click
+import httpx
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from homelab.addresses import start_order
+from homelab.load.repo import Repo
+from homelab.runtime import ports, prepare, secrets
+from homelab.runtime.environment import compose
+from homelab.runtime.hosts import local_host, services_on
+from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.plan import Program, program_for, select
+from homelab.runtime.probe import Target, targets
+from homelab.runtime.supervisor import ProcInfo, Supervisor
+from homelab.runtime.supervisor_conf import render
+
+LIVE_STATES = ("RUNNING", "STARTING", "BACKOFF")
+
+
+@dataclass
+class UpOptions:
+    host: str | None = None
+    with_: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    timeout_s: float = 180.0
+    prepare: bool = True
+
+
+@dataclass
+class Mesh:
+    """This host's view of the repo: every local program (all go into supervisord.conf)."""
+
+    repo: Repo
+    paths: RuntimePaths
+    host: str
+    programs: dict[str, Program] = field(default_factory=dict)
+    probes: dict[str, Target] = field(default_factory=dict)
+
+
+def load_mesh(repo: Repo, host: str | None = None, *, create_secrets: bool = True) -> Mesh:
+    paths = RuntimePaths(repo.root)
+    name = local_host(repo, host)
+    if create_secrets:
+        paths.ensure()
+        values = secrets.ensure(repo, paths)
+    else:
+        values = secrets.load(paths)
+    envs = {s.name: compose(repo, paths, s.name, values) for s in repo.services.values()}
+    ordered = start_order(services_on(repo, name))
+    programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
+    probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)}
+    return Mesh(repo, paths, name, programs, probes)
+
+
+@contextlib.contextmanager
+def _locked(paths: RuntimePaths) -> Iterator[None]:
+    """One `up`/`down` at a time per checkout."""
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with open(paths.lock, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UpError("another `homelab up` or `homelab down` is running for this checkout") from None
+        yield
+
+
+class UpError(RuntimeError):
+    pass
+
+
+def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
+                   info: dict[str, ProcInfo]) -> list[str]:
+    """Ports of services to start that a process outside our supervisord holds."""
+    sup_pid = sup.pid() if info else None
+    problems = []
+    for program in chosen:
+        if program.port is None or program.bind is None:
+            continue
+        try:
+            taken = ports.in_use(program.bind, program.port)
+        except OSError as exc:
+            problems.append(f"cannot bind {program.bind}:{program.port} ({program.name}) "
+                            f"on this machine: {exc.strerror}")
+            continue
+        if not taken:
+            continue
+        ours = program.name in info and info[program.name].state in LIVE_STATES
+        owners = ports.listener_pids(program.port)
+        if owners and sup_pid:
+            ours = ours and any(ports.descends_from(pid, sup_pid) for pid in owners)
+        if not ours:
+            who = f" (pid {', '.join(map(str, sorted(owners)))})" if owners else ""
+            problems.append(f"port {program.port} ({program.name}) is already in use by "
+                            f"another process{who}")
+    return problems
+
+
+def probe_once(target: Target) -> tuple[bool, str]:
+    try:
+        with httpx.Client(trust_env=False, timeout=min(target.timeout_s, 5.0)) as client:
+            response = client.get(target.url, headers=target.headers)
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    if response.status_code != target.expect_status:
+        return False, f"HTTP {response.status_code}"
+    if target.expect_body and target.expect_body not in response.text:
+        return False, "unexpected body"
+    return True, "ok"
+
+
+def log_tail(paths: RuntimePaths, name: str, lines: int = 20) -> str:
+    try:
+        text = paths.log(name).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "  (no log yet)"
+    return "\n".join(f"  | {line}" for line in text) or "  (log is empty)"
+
+
+def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) -> str | None:
+    """None when the program is healthy (or RUNNING, without a health check); else why not."""
+    target = mesh.probes.get(program.name)
+    deadline = time.monotonic() + timeout_s
+    last = "not probed yet"
+    while True:
+        state = sup.info().get(program.name)
+        if state is None:
+            return "not known to supervisord"
+        if state.state == "FATAL":
+            return f"supervisord gave up after repeated failed starts (FATAL: {state.description})"
+        if state.state in ("STOPPED", "EXITED"):
+            return f"exited ({state.description})"
+        if target is not None:
+            ok, last = probe_once(target)
+            if ok:
+                return None
+        elif state.state == "RUNNING":
+            return None
+        if time.monotonic() >= deadline:
+            where = target.url if target else "process"
+            return f"not healthy after {timeout_s:.0f} s ({where}: {last}, state {state.state})"
+        time.sleep(0.25)
+
+
+def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        for program in chosen:
+            if program.uv_project is None:
+                continue
+            task = progress.add_task(f"uv sync  {program.name}", total=1)
+            last = lambda line, t=task, n=program.name: progress.update(  # noqa: E731
+                t, description=f"uv sync  {n}: {line[:70]}")
+            seconds = prepare.sync(program, mesh.repo, last)
+            progress.update(task, completed=1, description=f"uv sync  {program.name} ({seconds:.1f} s)")
+        for name, cmd in prepare.build_steps(chosen, mesh.paths):
+            task = progress.add_task(f"build    {name}: tiny model", total=1)
+            seconds = prepare.run_build(name, cmd, mesh.repo, lambda _line: None)
+            progress.update(task, completed=1,
+                            description=f"build    {name}: tiny model in "
+                                        f"{mesh.paths.models.relative_to(mesh.repo.root)} ({seconds:.1f} s)")
+
+
+def up(repo: Repo, options: UpOptions, console: Console) -> int:
+    mesh = load_mesh(repo, options.host)
+    names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only)]
+    chosen = [mesh.programs[n] for n in names]
+    conf_text = render(list(mesh.programs.values()), mesh.paths)  # raises Unrepresentable
+    sup = Supervisor(mesh.paths)
+    with _locked(mesh.paths):
+        was_running = sup.running()
+        info = sup.info() if was_running else {}
+        conflicts = port_conflicts(mesh, chosen, sup, info)
+        if conflicts:
+            for problem in conflicts:
+                click.echo(f"error: {problem}", err=True)
+            click.echo("nothing was started", err=True)
+            return 1
+        if options.prepare:
+            _prepare(mesh, chosen, console)
+        for path, values in prepare.env_files_to_write(repo, chosen):
+            prepare.write_env_file(path, values)
+            console.print(f"wrote {path.relative_to(repo.root)}", markup=False, highlight=False)
+
+        old_conf = mesh.paths.conf.read_text() if mesh.paths.conf.exists() else None
+        if old_conf != conf_text:
+            from homelab.runtime.envfiles import write_private
+
+            write_private(mesh.paths.conf, conf_text)
+        if not was_running:
+            sup.start_daemon()
+            console.print(f"supervisord started (pid {sup.pid()}), config "
+                          f"{mesh.paths.conf.relative_to(repo.root)}", markup=False, highlight=False)
+        elif old_conf != conf_text:
+            changes = sup.apply_config()
+            restarted = [n for n in changes["changed"] if info.get(n) and info[n].state in LIVE_STATES]
+            # A running program whose config changed was stopped by the update: start it again.
+            names += [n for n in restarted if n not in names]
+            for kind in ("added", "changed", "removed"):
+                if changes[kind]:
+                    console.print(f"config {kind}: {', '.join(changes[kind])}", markup=False,
+                                  highlight=False)
+        order = [p.name for p in mesh.programs.values() if p.name in names]
+        return _start_all(mesh, sup, order, options.timeout_s, console)
+
+
+def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
+               console: Console) -> int:
+    width = max((len(n) for n in order), default=0)
+    for name in order:
+        program = mesh.programs[name]
+        state = sup.info().get(name)
+        if state and state.state in ("RUNNING", "STARTING") and (
+                name not in mesh.probes or probe_once(mesh.probes[name])[0]):
+            console.print(f"  {name:<{width}}  already running, healthy", markup=False,
+                          highlight=False)
+            continue
+        start = time.monotonic()
+        if not state or state.state not in LIVE_STATES:
+            sup.start(name)
+        why = wait_ready(mesh, sup, program, timeout_s)
+        if why:
+            click.echo(f"error: {name}: {why}", err=True)
+            click.echo(f"last lines of {mesh.paths.log(name).relative_to(mesh.repo.root)}:",
+                       err=True)
+            click.echo(log_tail(mesh.paths, name), err=True)
+            click.echo("services started so far keep running; `homelab down` stops them", err=True)
+            return 1
+        what = "healthy" if name in mesh.probes else "running"
+        console.print(f"  {name:<{width}}  {what} in {time.monotonic() - start:.1f} s",
+                      markup=False, highlight=False)
+    _print_access(mesh, order, console)
+    return 0
+
+
+def _print_access(mesh: Mesh, order: list[str], console: Console) -> None:
+    gateway = mesh.repo.mesh.gateway.service
+    if gateway not in order:
+        return
+    console.print(f"gateway: {mesh.repo.mesh.gateway.public_base_url}", markup=False,
+                  highlight=False)
+    key = secrets.master_key_name(mesh.repo)
+    if key:
+        source = mesh.paths.secrets
+        for path in secrets.service_env_files(mesh.repo, gateway):
+            if key in prepare.envfiles.read(path):
+                source = path
+        rel = source.relative_to(mesh.repo.root) if source.is_relative_to(mesh.repo.root) else source
+        console.print(f"key:     grep ^{key}= {rel} | cut -d= -f2-", markup=False, highlight=False)
+
+
+def down(repo: Repo, console: Console) -> int:
+    paths = RuntimePaths(repo.root)
+    sup = Supervisor(paths)
+    with _locked(paths):
+        if not sup.running():
+            console.print("mesh is not running", markup=False, highlight=False)
+            return 0
+        info = sup.info()
+        pgids = {p.pid for p in info.values() if p.pid}  # supervisord makes each child a group leader
+        try:
+            order = [s.name for s in start_order([repo.services[n] for n in info if n in repo.services])]
+        except Exception:  # noqa: BLE001 - a broken run.after must not block stopping
+            order = []
+        order += [n for n in info if n not in order]
+        stopped = 0
+        for name in reversed(order):
+            if info[name].state in LIVE_STATES or info[name].state == "STOPPING":
+                sup.stop(name)
+                stopped += 1
+                console.print(f"  {name}  stopped", markup=False, highlight=False)
+        sup.shutdown()
+        leftovers = ports.process_group_members(pgids)
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if leftovers:
+            console.print(f"warning: killed {len(leftovers)} leftover process(es): "
+                          f"{', '.join(map(str, leftovers))}", markup=False, highlight=False)
+        console.print(f"stopped {stopped} service(s) and supervisord", markup=False, highlight=False)
+        return 0

@@ -1,0 +1,225 @@
+"""Faults on the real services (ov-server + LiteLLM gateway) in a private copy of the checkout on
+free ports: a backend killed mid-stream, a gateway killed, a port taken by a foreign process.
+
+The copy adds a second backend, `ov-spare` (the same ov-server project on another port, serving
+jerry-spare), and makes it jerry-tiny's fallback, so "the fallback keeps answering" is observable.
+Skipped, with the reason, when the service folders are not runnable (no uv, no uv.lock, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from ruamel.yaml import YAML
+
+from homelab.runtime.sandbox import copy_mesh, free_port
+
+from .conftest import FakeMesh
+from .test_lifecycle import wait_for
+
+REAL_REPO = Path(__file__).resolve().parents[4]
+NEEDED = {
+    "layer-inference/ov-server": ["pyproject.toml", "uv.lock"],
+    "layer-gateway/litellm-orch": ["pyproject.toml", "uv.lock", "scripts/start.sh",
+                                   "config/router.yaml"],
+}
+
+
+def _not_runnable() -> str | None:
+    if shutil.which("uv") is None:
+        return "uv is not installed"
+    for folder, files in NEEDED.items():
+        missing = [f for f in files if not (REAL_REPO / folder / f).exists()]
+        if missing:
+            return f"{folder} is not runnable yet (missing {', '.join(missing)})"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable()))
+
+SPARE_SPEC = """\
+---
+name: ov-spare
+kind: backend
+layer: inference
+description: Second ov-server instance for fault tests (fallback of jerry-tiny).
+host: local
+bind: 127.0.0.1
+port: {port}
+health: {{path: /health, expect_status: 200}}
+env_file: {etc}/ov-server.env
+env:
+  - {{name: OV_SERVER_REGISTRY, file: {etc}/ov-server.env}}
+  - {{name: OV_SERVER_MODEL_DIR, file: {etc}/ov-server.env}}
+  - {{name: OV_SERVER_API_KEY, secret: true, file: {etc}/ov-server.env}}
+run:
+  uv_project: ../ov-server
+  command: [uv, run, --project, ../ov-server, ov-server, serve, --host, "{{bind}}", --port, "{{port}}"]
+gateway_auth_env: OV_SERVER_API_KEY
+models:
+  - {{name: jerry-spare, upstream_id: jerry-tiny}}
+---
+# ov-spare (test only)
+"""
+
+# Long answers even from random weights, so a stream is still running when the backend dies.
+REGISTRY = """\
+models:
+  jerry-tiny: {builtin: jerry-tiny, default_max_tokens: 64, min_new_tokens: 7000}
+"""
+
+
+@dataclass
+class RealMesh(FakeMesh):
+    key: str = ""
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.ports['litellm-orch']}"
+
+    def chat(self, model: str, **extra: object) -> httpx.Response:
+        return httpx.post(f"{self.gateway}/v1/chat/completions", trust_env=False, timeout=60,
+                          headers={"Authorization": f"Bearer {self.key}"},
+                          json={"model": model, "max_tokens": 8,
+                                "messages": [{"role": "user", "content": "hi"}], **extra})
+
+    def kill_group(self, service: str, pid: int | None = None) -> int:
+        """Crash a service: SIGKILL its whole process group (uv run + the server)."""
+        pid = pid or self.status()[service]["pid"]
+        os.killpg(pid, signal.SIGKILL)
+        return pid
+
+
+def _add_spare(root: Path, ports: dict[str, int]) -> None:
+    etc = root / ".homelab-etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "registry.yaml").write_text(REGISTRY)
+    (etc / "ov-server.env").write_text(f"OV_SERVER_REGISTRY={etc / 'registry.yaml'}\n")
+    ports["ov-spare"] = free_port()
+    spare = root / "layer-inference/ov-spare"
+    spare.mkdir()
+    (spare / "SERVICE_SPEC.md").write_text(SPARE_SPEC.format(port=ports["ov-spare"], etc=etc))
+    with (root / "mesh/ports.yaml").open("a") as fh:
+        fh.write(f"  - {{host: local, port: {ports['ov-spare']}, service: ov-spare, "
+                 "since: 2026-11-27}\n")
+    # The gateway's router: jerry-spare served by ov-spare, and jerry-tiny falls back to it.
+    # (In the real mesh `homelab render` writes these from the contracts' models/fallbacks.)
+    router = root / "layer-gateway/litellm-orch/config/router.yaml"
+    yaml = YAML()
+    config = yaml.load(router.read_text())
+    config["model_list"].append({"model_name": "jerry-spare", "litellm_params": {
+        "model": "openai/jerry-tiny", "api_base": f"http://127.0.0.1:{ports['ov-spare']}/v1",
+        "api_key": "os.environ/OV_SERVER_API_KEY"}})
+    config["router_settings"]["fallbacks"] = [{"jerry-tiny": ["jerry-spare"]}]
+    with router.open("w") as fh:
+        yaml.dump(config, fh)
+
+
+@pytest.fixture(scope="module")
+def real_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMesh]:
+    root = tmp_path_factory.mktemp("real") / "repo"
+    ports = copy_mesh(REAL_REPO, root, services=["ov-server", "litellm-orch"])
+    _add_spare(root, ports)
+    mesh = RealMesh(root, ports)
+    yield mesh
+    mesh.run("down")
+
+
+ONLY = ("--only", "ov-server", "--only", "ov-spare", "--only", "litellm-orch")
+
+
+def test_foreign_port_names_service_and_starts_nothing(real_mesh: RealMesh) -> None:
+    port = real_mesh.ports["litellm-orch"]
+    with socket.create_server(("127.0.0.1", port)):
+        result = real_mesh.run("up", *ONLY)
+    assert result.exit_code == 1
+    assert f"error: port {port} (litellm-orch) is already in use by another process" in result.stderr
+    assert not (real_mesh.root / ".homelab/run/supervisor.sock").exists()
+    for name in ("ov-server", "ov-spare"):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", real_mesh.ports[name])) != 0
+
+
+def test_up_real_mesh(real_mesh: RealMesh) -> None:
+    result = real_mesh.run("up", *ONLY)
+    assert result.exit_code == 0, result.output
+    assert "litellm-orch  healthy" in result.stdout
+    env_local = real_mesh.root / "layer-gateway/litellm-orch/config/env.local"
+    real_mesh.key = dict(line.split("=", 1) for line in env_local.read_text().splitlines()
+                         if "=" in line and not line.startswith("#"))["LITELLM_MASTER_KEY"]
+    assert real_mesh.key.startswith("sk-")
+    assert real_mesh.chat("jerry-tiny").status_code == 200
+    again = real_mesh.run("up", *ONLY)
+    assert again.exit_code == 0 and again.stdout.count("already running, healthy") == 3
+
+
+def test_backend_killed_mid_stream(real_mesh: RealMesh) -> None:
+    if not real_mesh.key:
+        pytest.skip("the real mesh did not come up")
+    pid = real_mesh.status()["ov-server"]["pid"]
+    body = {"model": "jerry-tiny", "stream": True, "max_tokens": 7000,
+            "messages": [{"role": "user", "content": "tell me a long story"}]}
+    events: list[str] = []
+    error: Exception | None = None
+    killed_at = 0.0
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        with client.stream("POST", f"{real_mesh.gateway}/v1/chat/completions", json=body,
+                           headers={"Authorization": f"Bearer {real_mesh.key}"}) as response:
+            assert response.status_code == 200
+            try:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(line[6:])
+                    if len(events) == 5:
+                        real_mesh.kill_group("ov-server", pid)
+                        killed_at = time.monotonic()
+            except httpx.HTTPError as exc:  # a cut stream is a clean, typed client error
+                error = exc
+    assert killed_at, "the stream ended before the backend could be killed"
+    # The client learns the stream failed: an error event or a broken transfer, never [DONE].
+    errored = error is not None or any('"error"' in e for e in events[5:])
+    assert errored and "[DONE]" not in events[-1:], (len(events), events[-3:])
+
+    # While ov-server is down the fallback answers jerry-tiny.
+    fallback = real_mesh.chat("jerry-tiny")
+    assert fallback.status_code == 200, fallback.text
+    print(f"\nstream cut: {error!r}; last events {events[-2:]}; fallback headers "
+          f"{ {k: v for k, v in fallback.headers.items() if 'fallback' in k or 'model' in k} }")
+    assert int(fallback.headers.get("x-litellm-attempted-fallbacks", "0")) >= 1
+
+    # supervisord restarts the backend; the mesh is healthy again.
+    wait_for(lambda: real_mesh.run("health", "--json").exit_code == 0
+             and real_mesh.status()["ov-server"]["healthy"], "ov-server to be healthy", 120)
+    recovered = time.monotonic() - killed_at
+    print(f"\nov-server killed mid-stream: healthy again after {recovered:.1f} s")
+    assert real_mesh.chat("jerry-tiny").status_code == 200
+
+
+def test_gateway_killed_is_restarted_and_clients_recover(real_mesh: RealMesh) -> None:
+    if not real_mesh.key:
+        pytest.skip("the real mesh did not come up")
+    old = real_mesh.kill_group("litellm-orch")
+    killed_at = time.monotonic()
+
+    def answered() -> bool:
+        try:
+            return real_mesh.chat("jerry-tiny").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answered, "the gateway to answer again", 180)
+    recovered = time.monotonic() - killed_at
+    print(f"\nlitellm-orch killed: answering again after {recovered:.1f} s")
+    assert real_mesh.status()["litellm-orch"]["pid"] not in (None, old)
+    health = json.loads(real_mesh.run("health", "--json").stdout)
+    assert all(r["ok"] for r in health if r["service"] in ("ov-server", "ov-spare", "litellm-orch"))

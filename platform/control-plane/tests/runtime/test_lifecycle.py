@@ -1,0 +1,128 @@
+"""up / status / logs / health / down against a synthetic mesh of fake services."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from homelab.runtime import ports
+from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.supervisor import Supervisor, _alive
+
+from .conftest import FakeMesh, write_mesh
+
+
+def wait_for(predicate, what: str, limit_s: float = 60.0):  # noqa: ANN001, ANN201
+    """Poll until true; the limit only stops a hung test, it is not a timing assertion."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_up_is_idempotent_restarts_crashes_and_down_leaves_nothing(fake_mesh: FakeMesh) -> None:
+    first = fake_mesh.run("up")
+    assert first.exit_code == 0, first.output
+    assert "fake-backend  healthy" in first.stdout and "fake-gw       healthy" in first.stdout
+    assert f"gateway: http://127.0.0.1:{fake_mesh.ports['fake-gw']}/v1" in first.stdout
+    assert "grep ^GW_MASTER_KEY= layer-gateway/fake-gw/config/env.local" in first.stdout
+    env_local = fake_mesh.root / "layer-gateway/fake-gw/config/env.local"
+    assert env_local.stat().st_mode & 0o077 == 0
+    conf = fake_mesh.root / ".homelab/run/supervisord.conf"
+    conf_before = conf.read_text()
+
+    before = fake_mesh.status()
+    assert before["fake-backend"]["healthy"] and before["fake-gw"]["healthy"]
+    assert before["fake-ui"]["state"] == "STOPPED"  # opt-in: configured, not started
+
+    second = fake_mesh.run("up")
+    assert second.exit_code == 0, second.output
+    assert second.stdout.count("already running, healthy") == 2
+    after = fake_mesh.status()
+    assert {n: s["pid"] for n, s in after.items()} == {n: s["pid"] for n, s in before.items()}
+    assert conf.read_text() == conf_before
+
+    # A crash: supervisord restarts the backend and it is healthy again.
+    old_pid = after["fake-backend"]["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: (s := fake_mesh.status()["fake-backend"])["pid"] not in (None, old_pid)
+             and s["healthy"], "the backend to be restarted")
+
+    health = fake_mesh.run("health", "--json")
+    assert health.exit_code == 0, health.output
+    results = {r["service"]: r for r in json.loads(health.stdout)}
+    assert results["fake-backend"]["ok"] and results["fake-gw"]["ok"]
+    assert not results["fake-ui"]["ok"] and not results["fake-ui"]["required"]
+
+    logs = fake_mesh.run("logs", "fake-backend", "-n", "5")
+    assert logs.exit_code == 0 and "fake service listening" in logs.stdout
+
+    pgids = {s["pid"] for s in fake_mesh.status().values() if s["pid"]}
+    sup_pid = Supervisor(RuntimePaths(fake_mesh.root)).pid()
+    down = fake_mesh.run("down")
+    assert down.exit_code == 0, down.output
+    assert "stopped 2 service(s) and supervisord" in down.stdout
+    assert ports.process_group_members(pgids) == []
+    assert sup_pid and not _alive(sup_pid)  # gone (a zombie awaiting its reaper counts as gone)
+    for port in (fake_mesh.ports["fake-backend"], fake_mesh.ports["fake-gw"]):
+        assert not ports.in_use("127.0.0.1", port)
+    assert fake_mesh.run("down").stdout.strip() == "mesh is not running"
+    status = fake_mesh.run("status", "--json")
+    assert status.exit_code == 1 and not json.loads(status.stdout)["supervisord"]
+
+
+def test_down_kills_child_processes_of_a_service(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo", backend_extra=', "--child"')
+    try:
+        assert mesh.run("up", "--only", "fake-backend").exit_code == 0
+        pgid = mesh.status()["fake-backend"]["pid"]
+        members = ports.process_group_members({pgid})
+        assert len(members) == 2  # the service and its child, like `uv run` + python
+        assert mesh.run("down").exit_code == 0
+        assert ports.process_group_members({pgid}) == []
+    finally:
+        mesh.run("down")
+
+
+def test_foreign_port_starts_nothing(fake_mesh: FakeMesh) -> None:
+    port = fake_mesh.ports["fake-gw"]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = fake_mesh.run("up")
+    assert result.exit_code == 1
+    assert f"error: port {port} (fake-gw) is already in use by another process" in result.stderr
+    assert "nothing was started" in result.stderr
+    assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
+    assert not ports.in_use("127.0.0.1", fake_mesh.ports["fake-backend"])
+
+
+def test_with_adds_opt_in_and_unknown_names_exit_2(fake_mesh: FakeMesh) -> None:
+    bad = fake_mesh.run("up", "--only", "nope")
+    assert bad.exit_code == 2 and "--only nope: no such service" in bad.stderr
+    assert fake_mesh.run("logs", "nope").exit_code == 2
+    result = fake_mesh.run("up", "--with", "fake-ui")
+    assert result.exit_code == 0, result.output
+    assert all(s["healthy"] for s in fake_mesh.status().values())
+    # A later plain `up` leaves the opt-in service running.
+    assert fake_mesh.run("up").exit_code == 0
+    assert fake_mesh.status()["fake-ui"]["state"] in ("RUNNING", "STARTING")
+
+
+def test_failing_service_reports_log_tail(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo", backend_extra=', "--fail"')
+    try:
+        result = mesh.run("up", "--timeout", "3")
+        assert result.exit_code == 1
+        assert "error: fake-backend:" in result.stderr
+        assert "failing on purpose" in result.stderr  # the tail of its log
+        assert "fake-gw       healthy" not in result.stdout  # nothing after a failed dependency
+    finally:
+        mesh.run("down")
