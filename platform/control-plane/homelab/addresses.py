@@ -52,14 +52,17 @@ def start_order(services: list[Service]) -> list[Service]:
     ready = [rank(n) for n, d in deps.items() if not d]
     heapq.heapify(ready)
     ordered: list[Service] = []
+    dependents: dict[str, list[str]] = {n: [] for n in deps}
+    for n, d in deps.items():
+        for dep in d:
+            dependents[dep].append(n)
     while ready:
         _, name = heapq.heappop(ready)
         ordered.append(by_name[name])
-        for other, d in deps.items():
-            if name in d:
-                d.discard(name)
-                if not d:
-                    heapq.heappush(ready, rank(other))
+        for other in dependents[name]:
+            deps[other].discard(name)
+            if not deps[other]:
+                heapq.heappush(ready, rank(other))
     return ordered
 
 

@@ -7,13 +7,13 @@ import logging
 import secrets
 import time
 from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
@@ -46,6 +46,16 @@ def _param_from_loc(loc: tuple, err_type: str) -> str:
     if err_type in ("union_tag_invalid", "union_tag_not_found"):
         out += ".role"
     return out or "body"
+
+
+async def _sse(payloads: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    """Frame JSON payloads as SSE events. Starlette's StreamingResponse stops
+    (cancels this generator) when the client disconnects."""
+    try:
+        async for data in payloads:
+            yield f"data: {data}\n\n".encode()
+    finally:
+        await payloads.aclose()  # runs stream()'s cleanup: cancel generation
 
 
 def _reject_constant(name: str) -> None:
@@ -153,8 +163,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_fac
         plan = plan_request(req, engine)
         choices, queue = start(engine, plan)
         if plan.stream:
-            return EventSourceResponse(stream(plan, choices, queue), sep="\n", ping=15,
-                                       headers={"Cache-Control": "no-cache"})
+            return StreamingResponse(_sse(stream(plan, choices, queue)), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         result = await complete(plan, choices, queue, request.is_disconnected)
         if result is None:  # client gone; nobody will read this
             return JSONResponse({}, status_code=499)

@@ -229,21 +229,21 @@ def _usage(plan: Plan, choices: list[Choice]) -> dict:
             "total_tokens": len(plan.prompt_ids) + completion}
 
 
-def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Queue]:
+def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Event]:
     """Submit the plan's n sequences; raises APIError if the engine refuses."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
+    wake = asyncio.Event()
+
+    def notify() -> None:  # called from the engine's worker thread
+        loop.call_soon_threadsafe(wake.set)
+
     choices = [Choice(i, engine, plan) for i in range(plan.n)]
     try:
         for c in choices:
             p = plan.params
             if p.seed is not None and c.index:
                 p = SamplingParams(**{**p.__dict__, "seed": (p.seed + c.index) % (2**31)})
-
-            def sink(ev: Event, i: int = c.index) -> None:
-                loop.call_soon_threadsafe(queue.put_nowait, (i, ev))
-
-            c.seq = engine.submit(plan.prompt_ids, p, sink)
+            c.seq = engine.submit(plan.prompt_ids, p, notify)
     except Exception as exc:
         for c in choices:
             if c.seq is not None:
@@ -251,7 +251,28 @@ def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Queue]:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         param = "response_format" if plan.params.json_schema else None
         raise bad_request(f"request rejected by the engine: {msg}", param=param) from None
-    return choices, queue
+    return choices, wake
+
+
+async def _progress(choices: list[Choice], wake: asyncio.Event) -> AsyncIterator[tuple[Choice, str, bool]]:
+    """Yields (choice, new content text, finished) as generation advances.
+
+    Each wake-up takes everything every sequence produced since the last one,
+    so a slow reader gets fewer, larger deltas instead of falling behind.
+    """
+    live = list(choices)
+    while live:
+        await wake.wait()
+        wake.clear()
+        for c in list(live):
+            assert c.seq is not None
+            ids, fin = c.seq.take()
+            text = c.on_event(Tokens(ids)) if ids else ""
+            if fin is not None:
+                text += c.on_event(fin)
+                live.remove(c)
+            if text or fin is not None:
+                yield c, text, fin is not None
 
 
 def _cancel_all(choices: list[Choice]) -> None:
@@ -260,13 +281,13 @@ def _cancel_all(choices: list[Choice]) -> None:
             c.seq.cancel()
 
 
-async def complete(plan: Plan, choices: list[Choice], queue: asyncio.Queue, disconnected: Disconnected) -> dict | None:
+async def complete(plan: Plan, choices: list[Choice], wake: asyncio.Event, disconnected: Disconnected) -> dict | None:
     """Non-streamed answer; None if the client went away (generation cancelled)."""
     gone = False
 
     async def watch() -> None:
-        # Polled on a timer, not between events: with tokens flowing the
-        # queue never goes quiet, so a timeout on get() would never fire.
+        # Polled on a timer: nothing else tells a non-streamed handler that
+        # its client has gone.
         nonlocal gone
         while True:
             await asyncio.sleep(0.25)
@@ -276,13 +297,9 @@ async def complete(plan: Plan, choices: list[Choice], queue: asyncio.Queue, disc
                 return
 
     watcher = asyncio.create_task(watch())
-    pending = plan.n
     try:
-        while pending:
-            i, ev = await queue.get()
-            choices[i].on_event(ev)
-            if isinstance(ev, Finish):
-                pending -= 1
+        async for _ in _progress(choices, wake):
+            pass
     finally:
         watcher.cancel()
         _cancel_all(choices)
@@ -310,7 +327,7 @@ async def complete(plan: Plan, choices: list[Choice], queue: asyncio.Queue, disc
     }
 
 
-async def stream(plan: Plan, choices: list[Choice], queue: asyncio.Queue) -> AsyncIterator[str]:
+async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> AsyncIterator[str]:
     """SSE `data:` payloads (JSON strings), ending with "[DONE]".
 
     Cancellation (client disconnect) arrives as CancelledError at an await;
@@ -329,15 +346,11 @@ async def stream(plan: Plan, choices: list[Choice], queue: asyncio.Queue) -> Asy
     try:
         for c in choices:
             yield chunk(c.index, {"role": "assistant", "content": ""})
-        pending = plan.n
-        while pending:
-            i, ev = await queue.get()
-            c = choices[i]
-            text = c.on_event(ev)
+        async for c, text, finished in _progress(choices, wake):
+            i = c.index
             if text:
                 yield chunk(i, {"content": text})
-            if isinstance(ev, Finish):
-                pending -= 1
+            if finished:
                 if c.error:
                     yield json.dumps(APIError(500, c.error, code="generation_failed").body())
                     continue

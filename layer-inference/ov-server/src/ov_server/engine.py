@@ -57,23 +57,49 @@ class Finish:
 Event = Tokens | Finish
 
 
-Sink = Callable[[Event], None]
+Notify = Callable[[], None]
 
 
 class Sequence:
-    """One generation (one choice). The worker thread hands its events to
-    `sink` (which must be thread-safe, e.g. loop.call_soon_threadsafe)."""
+    """One generation (one choice), handed from the worker thread to a request.
 
-    def __init__(self, sink: Sink) -> None:
-        self._sink = sink
+    The worker appends tokens and calls `notify` (thread-safe, e.g. via
+    loop.call_soon_threadsafe) only when the reader has taken everything so
+    far: a busy reader gets one wake-up for many tokens instead of one per
+    token, which is what keeps the server's overhead small.
+    """
+
+    def __init__(self, notify: Notify) -> None:
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._ids: list[int] = []
+        self._finish: Finish | None = None
+        self._pending = False
         self.handle: Any = None
         self.done = False
 
     def push(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, Tokens):
+                self._ids.extend(event.ids)
+            else:
+                self._finish = event
+                self.done = True
+            if self._pending:
+                return
+            self._pending = True
         try:
-            self._sink(event)
+            self._notify()
         except RuntimeError:  # event loop closed: nobody is listening any more
             pass
+
+    def take(self) -> tuple[list[int], Finish | None]:
+        """Everything produced since the last call (reader side)."""
+        with self._lock:
+            ids, self._ids = self._ids, []
+            fin, self._finish = self._finish, None
+            self._pending = False
+        return ids, fin
 
     def cancel(self) -> None:
         if not self.done and self.handle is not None:
@@ -96,7 +122,7 @@ class Engine(Protocol):
 
     spec: ModelSpec
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams, sink: Sink) -> Sequence: ...
+    def submit(self, prompt_ids: list[int], params: SamplingParams, notify: Notify) -> Sequence: ...
 
     def close(self) -> None: ...
 
@@ -211,11 +237,11 @@ class OVEngine:
             g.structured_output_config = so
         return g
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams, sink: Sink) -> Sequence:
+    def submit(self, prompt_ids: list[int], params: SamplingParams, notify: Notify) -> Sequence:
         import numpy as np
         import openvino as ov
 
-        seq = Sequence(sink)
+        seq = Sequence(notify)
         tensor = ov.Tensor(np.asarray([prompt_ids], dtype=np.int64))
         with self._cv:
             if self._closing:
@@ -243,7 +269,6 @@ class OVEngine:
                     for s in seqs:
                         if s in self._seqs:
                             self._seqs.remove(s)
-                        s.done = True
                         s.push(Finish("error", f"generation failed: {exc}"))
                 continue
             for s in seqs:
@@ -274,7 +299,6 @@ class OVEngine:
                     fin = Finish("error", "request could not be scheduled (KV cache too small for the prompt)")
                 else:  # CANCEL / STOP: the client went away
                     fin = Finish("cancelled")
-                s.done = True
                 with self._cv:
                     if s in self._seqs:
                         self._seqs.remove(s)

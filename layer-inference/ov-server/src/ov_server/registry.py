@@ -67,8 +67,11 @@ def builtin_spec() -> ModelSpec:
     """The spec used when no registry is configured.
 
     min_new_tokens=1 makes sure even a random-weight model answers with text.
+    One inference thread: the model is so small that thread hand-offs cost
+    more than they save, and it leaves the other core to the HTTP side.
     """
-    return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=1)
+    return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=1,
+                     properties={"INFERENCE_NUM_THREADS": 1})
 
 
 def default_registry() -> dict[str, ModelSpec]:

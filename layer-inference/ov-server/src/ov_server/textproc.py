@@ -16,33 +16,40 @@ REPLACEMENT = "\ufffd"
 class Detokenizer:
     """Turns a growing list of token ids into text deltas.
 
-    Decodes a short window (not the whole sequence every time) and holds back
-    text that ends in U+FFFD, which usually means a UTF-8 character split
-    across tokens; the held text is released once it completes or at the end.
+    Decodes a window that starts a few tokens back (so tokenizers that treat
+    the first token specially, e.g. SentencePiece's leading space, see
+    context) and holds back text ending in U+FFFD, which usually means a UTF-8
+    character split across tokens. One decode per feed; the window slides
+    every WINDOW tokens at the cost of one extra decode.
     """
+
+    WINDOW = 32
+    CONTEXT = 4
 
     def __init__(self, decode: Callable[[Sequence[int]], str]) -> None:
         self._decode = decode
         self.ids: list[int] = []
-        self._prefix = 0  # start of the decode window
-        self._read = 0  # ids before this were already emitted as text
+        self._prefix = 0  # window start
+        self._prefix_len = 0  # chars of decode(ids[_prefix:]) already emitted
 
     def feed(self, new_ids: Sequence[int]) -> str:
         self.ids.extend(new_ids)
-        prefix_text = self._decode(self.ids[self._prefix : self._read])
-        full_text = self._decode(self.ids[self._prefix :])
-        if len(full_text) > len(prefix_text) and not full_text.endswith(REPLACEMENT):
-            delta = full_text[len(prefix_text) :]
-            self._prefix = self._read
-            self._read = len(self.ids)
-            return delta
-        return ""
+        full = self._decode(self.ids[self._prefix :])
+        if len(full) <= self._prefix_len or full.endswith(REPLACEMENT):
+            return ""
+        delta = full[self._prefix_len :]
+        self._prefix_len = len(full)
+        if len(self.ids) - self._prefix > self.WINDOW:
+            self._prefix = len(self.ids) - self.CONTEXT
+            self._prefix_len = len(self._decode(self.ids[self._prefix :]))
+        return delta
 
     def flush(self) -> str:
-        prefix_text = self._decode(self.ids[self._prefix : self._read])
-        full_text = self._decode(self.ids[self._prefix :])
-        self._prefix = self._read = len(self.ids)
-        return full_text[len(prefix_text) :]
+        full = self._decode(self.ids[self._prefix :])
+        out = full[self._prefix_len :]
+        self._prefix = len(self.ids)
+        self._prefix_len = 0
+        return out
 
 
 class StopFilter:

@@ -50,6 +50,7 @@ def _fill(value: Any, env: dict[str, str], where: str) -> Any:
 
 def load(path: Path, env: dict[str, str] | None = None) -> AgentFile:
     env = dict(os.environ) if env is None else env
+    path = path.resolve()  # stdio servers run from the file's folder
     if path.is_dir():
         path = path / "agent.json"
     try:

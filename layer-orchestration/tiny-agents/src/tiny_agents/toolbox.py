@@ -53,6 +53,13 @@ def _stdio_params(cfg: ServerConfig) -> StdioServerParameters:
                                  cwd=str(cfg.cwd) if cfg.cwd else None)
 
 
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message` of the real cause; anyio wraps single failures in exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def result_text(result: Any) -> str:
     """Model-facing text of a CallToolResult: structured content as JSON when present."""
     if getattr(result, "structured_content", None) is not None and not result.is_error:
@@ -93,7 +100,7 @@ class Toolbox:
             client = await self._stack.enter_async_context(Client(target, read_timeout_seconds=120))
             listed = (await client.list_tools()).tools
         except Exception as exc:  # noqa: BLE001 - any failure to start/reach a server is a config problem
-            raise AgentError(f"MCP server {cfg.describe()} is unreachable: {type(exc).__name__}: {exc}",
+            raise AgentError(f"MCP server {cfg.describe()} is unreachable: {describe_exception(exc)}",
                              param="servers", code="mcp_unreachable") from None
         self._clients[cfg.name] = client
         for t in listed:
@@ -119,5 +126,5 @@ class Toolbox:
         try:
             result = await self._clients[tool.server].call_tool(tool.remote_name, arguments)
         except Exception as exc:  # noqa: BLE001 - transport failures are reported to the model too
-            return ToolOutcome(name, arguments, True, f"tool call failed: {type(exc).__name__}: {exc}")
+            return ToolOutcome(name, arguments, True, f"tool call failed: {describe_exception(exc)}")
         return ToolOutcome(name, arguments, bool(result.is_error), result_text(result))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +27,16 @@ class Located:
     """A parsed YAML document and where it sits, to point violations at lines."""
 
     path: str  # relative to the repo root
-    tree: Any
+    data: Any  # plain parsed data
+    text: str  # the YAML text (positions are computed from it only when asked)
     line_offset: int = 0
 
+    @cached_property
+    def _positions(self) -> Any:
+        return yamlio.position_tree(self.text)
+
     def line(self, *loc: str | int) -> int | None:
-        return yamlio.line_of(self.tree, loc, self.line_offset)
+        return yamlio.line_of(self._positions, loc, self.line_offset)
 
 
 @dataclass(frozen=True)
@@ -81,13 +87,13 @@ def _read(root: Path, rel: str) -> str:
 
 
 def _validate(model: type[M], located: Located) -> M:
-    if not isinstance(located.tree, dict):
+    if not isinstance(located.data, dict):
         raise InputError.one(located.path, "expected a YAML mapping at the top level",
                              located.line_offset + 1)
     try:
-        return model.model_validate(yamlio.plain(located.tree))
+        return model.model_validate(located.data)
     except ValidationError as exc:
-        raise InputError(yamlio.validation_problems(exc, located.tree, located.path,
+        raise InputError(yamlio.validation_problems(exc, located.text, located.path,
                                                     located.line_offset)) from None
 
 
@@ -96,7 +102,7 @@ def load_yaml_model(root: Path, rel: str, model: type[M]) -> tuple[M, Located]:
 
 
 def parse_yaml_model(text: str, rel: str, model: type[M]) -> tuple[M, Located]:
-    located = Located(rel, yamlio.parse(text, rel))
+    located = Located(rel, yamlio.parse(text, rel), text)
     return _validate(model, located), located
 
 
@@ -107,7 +113,7 @@ def load_service(root: Path, rel_spec: str) -> Service:
 def parse_service(text: str, rel_spec: str) -> Service:
     fm = frontmatter.split(text, rel_spec)
     offset = fm.first_line - 1
-    located = Located(rel_spec, yamlio.parse(fm.yaml_text, rel_spec, offset), offset)
+    located = Located(rel_spec, yamlio.parse(fm.yaml_text, rel_spec, offset), fm.yaml_text, offset)
     spec = _validate(ServiceSpec, located)
     return Service(spec, str(Path(rel_spec).parent), located)
 

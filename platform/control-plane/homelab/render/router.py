@@ -4,10 +4,12 @@ and preserved as written (comments included)."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from homelab.errors import InputError
 from homelab.load import yamlio
@@ -15,6 +17,7 @@ from homelab.load.repo import Repo
 from homelab.routing import api_base, routes
 
 ROUTER_FILE = "layer-gateway/litellm-orch/config/router.yaml"
+TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
 NO_KEY = "none"  # LiteLLM's openai client needs some key even for a backend without auth
 
 DEFAULT_TEXT = """\
@@ -56,19 +59,45 @@ def _yaml() -> YAML:
     return y
 
 
+def _model_list_block(repo: Repo) -> list[str]:
+    # libyaml's emitter: the model list grows with the mesh, ruamel would dominate render time.
+    text = yaml.dump({"model_list": model_list(repo)}, Dumper=yaml.CSafeDumper, sort_keys=False,
+                     default_flow_style=False, width=4096)
+    return text.splitlines()
+
+
+def _split_model_list(lines: list[str]) -> tuple[list[str], list[str], bool]:
+    """(lines before the top-level model_list block, lines after it, whether it existed)."""
+    start = next((i for i, l in enumerate(lines) if TOP_KEY.match(l) and l.startswith("model_list:")), None)
+    if start is None:
+        head = 0
+        while head < len(lines) and (not lines[head].strip() or lines[head].startswith("#")):
+            head += 1
+        return lines[:head], lines[head:], False
+    end = next((j for j in range(start + 1, len(lines)) if TOP_KEY.match(lines[j])), len(lines))
+    while end > start + 1 and (lines[end - 1].startswith("#") or not lines[end - 1].strip()):
+        end -= 1  # comments right above the next key belong to that key
+    return lines[:start], lines[end:], True
+
+
 def render_router(repo: Repo, current: str | None) -> str:
     path = router_path(repo)
-    tree = yamlio.parse(current if current is not None else DEFAULT_TEXT, path)
+    text = current if current is not None else DEFAULT_TEXT
+    data = yamlio.parse(text, path)  # syntax errors with their line, before touching anything
+    if data is not None and not isinstance(data, dict):
+        raise InputError.one(path, "expected a YAML mapping at the top level", 1)
+    before, after, _ = _split_model_list(text.splitlines())
+    rest = "\n".join(after) + "\n" if after else ""
+    rest = _set_fallbacks(repo, rest, path)
+    return "\n".join([*before, *_model_list_block(repo)]) + "\n" + rest
+
+
+def _set_fallbacks(repo: Repo, rest: str, path: str) -> str:
+    """router_settings.fallbacks is derived; the hand-tuned rest goes through ruamel untouched."""
+    fb = fallbacks(repo)
+    tree = yamlio.position_tree(rest) if rest.strip() else None
     if tree is None:
         tree = CommentedMap()
-    if not isinstance(tree, dict):
-        raise InputError.one(path, "expected a YAML mapping at the top level", 1)
-    models = CommentedSeq(model_list(repo))
-    if "model_list" in tree:
-        tree["model_list"] = models
-    else:
-        tree.insert(0, "model_list", models)
-    fb = fallbacks(repo)
     settings = tree.get("router_settings")
     if fb:
         if not isinstance(settings, dict):
@@ -76,6 +105,8 @@ def render_router(repo: Repo, current: str | None) -> str:
         settings["fallbacks"] = fb
     elif isinstance(settings, dict) and "fallbacks" in settings:
         del settings["fallbacks"]
+    else:
+        return rest  # nothing derived lives in the rest: keep it byte for byte
     buf = io.StringIO()
     _yaml().dump(tree, buf)
     return buf.getvalue()

@@ -12,8 +12,18 @@ from homelab.rules.base import Context, Violation
 REQUIRED_FILES = (SPEC_FILE, "ARCHITECTURE.md", "AGENTS.md")
 
 
-def _table_mentions(text: str | None, name: str) -> bool:
-    return bool(text) and re.search(rf"\|\s*\[?{re.escape(name)}\]?(\([^)]*\))?\s*\|", text) is not None
+CELL_NAME = re.compile(r"^\[?([a-z0-9-]+)\]?(\([^)]*\))?$")
+
+
+def table_names(text: str | None) -> set[str]:
+    """Every name that stands alone in a markdown table cell (`| ov-server |`, `| [ov](...) |`)."""
+    names: set[str] = set()
+    for line in (text or "").splitlines():
+        if line.lstrip().startswith("|"):
+            for cell in line.strip().strip("|").split("|"):
+                if m := CELL_NAME.match(cell.strip()):
+                    names.add(m.group(1))
+    return names
 
 
 def check(ctx: Context) -> Iterator[Violation]:
@@ -23,8 +33,8 @@ def check(ctx: Context) -> Iterator[Violation]:
                         f"service folder {folder} has no {SPEC_FILE}")
     health = ctx.read(scripts.HEALTHCHECK)
     probed = scripts.probed_services(health or "")
-    restart = ctx.read(scripts.RESTART_ALL) or ""
-    topology, dossier = ctx.read(docs.TOPOLOGY), ctx.read(docs.DOSSIER)
+    restart_units = set(re.findall(r"[\w@.-]+\.service", ctx.read(scripts.RESTART_ALL) or ""))
+    topology, dossier = table_names(ctx.read(docs.TOPOLOGY)), table_names(ctx.read(docs.DOSSIER))
     for svc in repo.services.values():
         src, spec = svc.source, svc.spec
         for fname in REQUIRED_FILES[1:]:
@@ -54,12 +64,12 @@ def check(ctx: Context) -> Iterator[Violation]:
             if not (ctx.root / systemd.unit_path(svc)).is_file():
                 yield Violation(src.path, src.line("systemd", "unit"), "HL104", "unit-missing",
                                 f"systemd unit {unit} is not under {systemd.SYSTEMD_DIR}")
-            if not re.search(rf"(?<![\w.-]){re.escape(unit)}(?![\w.-])", restart):
+            if unit not in restart_units:
                 yield Violation(scripts.RESTART_ALL, None, "HL105", "not-in-restart-all",
                                 f"{unit} ({spec.name}) is not restarted by restart-all.sh")
-        if not _table_mentions(topology, spec.name):
+        if spec.name not in topology:
             yield Violation(docs.TOPOLOGY, None, "HL106", "not-in-topology",
                             f"{spec.name} does not appear in the topology tables")
-        if not _table_mentions(dossier, spec.name):
+        if spec.name not in dossier:
             yield Violation(docs.DOSSIER, None, "HL107", "not-in-dossier",
                             f"{spec.name} does not appear in the platform dossier")

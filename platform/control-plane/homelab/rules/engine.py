@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from pydantic import ValidationError
-
 from homelab.contract.mesh import PortLedger
 from homelab.errors import InputError
-from homelab.load import yamlio
-from homelab.load.repo import PORTS_FILE, Repo
+from homelab.load.repo import PORTS_FILE, Repo, parse_yaml_model
 from homelab.render.plan import render_all
 from homelab.rules import backends, checklist, env, exposure, generated, ports, topology, uv
 from homelab.rules.base import Context, Violation
@@ -26,12 +23,8 @@ def ledger_at(repo: Repo, ref: str) -> PortLedger:
         raise InputError.one(PORTS_FILE, f"--base {ref}: cannot run git: {exc}") from None
     if out.returncode != 0:
         raise InputError.one(PORTS_FILE, f"--base {ref}: {out.stderr.strip() or 'not found'}")
-    where = f"{ref}:{PORTS_FILE}"
-    tree = yamlio.parse(out.stdout, where)
-    try:
-        return PortLedger.model_validate(yamlio.plain(tree))
-    except ValidationError as exc:
-        raise InputError(yamlio.validation_problems(exc, tree, where)) from None
+    ledger, _ = parse_yaml_model(out.stdout, f"{ref}:{PORTS_FILE}", PortLedger)
+    return ledger
 
 
 def run_checks(repo: Repo, base_ref: str | None = None) -> list[Violation]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 import httpx
@@ -79,6 +81,22 @@ def _locked(paths: RuntimePaths) -> Iterator[None]:
 
 class UpError(RuntimeError):
     pass
+
+
+def missing_commands(mesh: Mesh, chosen: list[Program]) -> list[str]:
+    """Programs whose executable does not exist: caught before anything starts."""
+    problems = []
+    for program in chosen:
+        exe = program.command[0]
+        if "/" in exe:
+            found = os.path.isfile(exe) and os.access(exe, os.X_OK)
+        else:
+            found = shutil.which(exe, path=prepare.clean_env().get("PATH")) is not None
+        if not found:
+            shown = Path(exe).relative_to(mesh.repo.root) if Path(exe).is_relative_to(
+                mesh.repo.root) else exe
+            problems.append(f"{program.name}: command not found or not executable: {shown}")
+    return problems
 
 
 def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
@@ -182,7 +200,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
     with _locked(mesh.paths):
         was_running = sup.running()
         info = sup.info() if was_running else {}
-        conflicts = port_conflicts(mesh, chosen, sup, info)
+        conflicts = missing_commands(mesh, chosen) + port_conflicts(mesh, chosen, sup, info)
         if conflicts:
             for problem in conflicts:
                 click.echo(f"error: {problem}", err=True)

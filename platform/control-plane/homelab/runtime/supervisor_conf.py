@@ -15,7 +15,9 @@ from homelab.runtime.plan import Program
 
 # A process must stay up this long to count as started; dying sooner is a failed start, retried
 # after 1 s, 2 s, 3 s, ... (supervisord's linear backoff) up to STARTRETRIES times, then FATAL.
-STARTSECS = 3
+# 10 s covers LiteLLM's start-up, so a gateway that dies while starting backs off instead of
+# being restarted in a tight loop.
+STARTSECS = 10
 STARTRETRIES = 5
 STOPWAITSECS = 15  # SIGTERM to the whole process group, SIGKILL to the group after this
 

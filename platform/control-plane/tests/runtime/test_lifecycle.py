@@ -126,3 +126,14 @@ def test_failing_service_reports_log_tail(tmp_path: Path) -> None:
         assert "fake-gw       healthy" not in result.stdout  # nothing after a failed dependency
     finally:
         mesh.run("down")
+
+
+def test_missing_command_starts_nothing(fake_mesh: FakeMesh) -> None:
+    spec = fake_mesh.root / "layer-gateway/fake-gw/SERVICE_SPEC.md"
+    text = spec.read_text()
+    spec.write_text(text.replace("command: [", "command: [scripts/missing.sh, ", 1))
+    result = fake_mesh.run("up")
+    assert result.exit_code == 1
+    assert ("fake-gw: command not found or not executable: "
+            "layer-gateway/fake-gw/scripts/missing.sh") in result.stderr
+    assert not Supervisor(RuntimePaths(fake_mesh.root)).running()

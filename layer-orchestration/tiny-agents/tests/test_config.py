@@ -1,0 +1,182 @@
+"""Configuration rules without any network: gateway policy, registry, agent.json, precedence."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny_agents import agentjson, gateway, registry
+from tiny_agents.config import Options, resolve
+from tiny_agents.errors import AgentError
+from tiny_agents.mesh import MeshInfo, find_root, load
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def mesh_info(**forbidden: str) -> MeshInfo:
+    return MeshInfo(None, "http://127.0.0.1:4000/v1", dict(forbidden))
+
+
+@pytest.mark.parametrize("a, b", [
+    ("http://127.0.0.1:4000/v1", "http://127.0.0.1:4000/v1/"),
+    ("http://localhost:4000/v1", "http://127.0.0.1:4000/v1"),
+    ("HTTP://LOCALHOST:4000/v1", "http://127.0.0.1:4000/v1"),
+    ("http://gw.lan/v1", "http://gw.lan:80/v1"),
+])
+def test_normalise_equal(a, b):
+    assert gateway.normalise(a) == gateway.normalise(b)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("http://127.0.0.1:4000/v1", "http://127.0.0.1:4001/v1"),
+    ("http://127.0.0.1:4000/v1", "https://127.0.0.1:4000/v1"),
+    ("http://127.0.0.1:4000/v1", "http://127.0.0.1:4000/v2"),
+    ("http://127.0.0.1:4000/v1", "http://10.0.0.5:4000/v1"),
+])
+def test_normalise_different(a, b):
+    assert gateway.normalise(a) != gateway.normalise(b)
+
+
+def test_check_api_base():
+    info = mesh_info(**{"127.0.0.1:4010": "backend ov-server", "localhost:4010": "backend ov-server"})
+    assert gateway.check_api_base("http://localhost:4000/v1/", "http://127.0.0.1:4000/v1", info) == "http://localhost:4000/v1"
+    with pytest.raises(AgentError, match="that is the backend ov-server"):
+        gateway.check_api_base("http://localhost:4010/v1", "http://127.0.0.1:4000/v1", info)
+    with pytest.raises(AgentError, match="not the gateway"):
+        gateway.check_api_base("http://127.0.0.1:8080/v1", "http://127.0.0.1:4000/v1", info)
+    with pytest.raises(AgentError, match="invalid URL"):
+        gateway.check_api_base("ftp://x", "http://127.0.0.1:4000/v1", info)
+
+
+def test_real_contracts_forbid_backend_and_optimizer():
+    info = load(find_root({}))
+    assert gateway.normalise(info.gateway_url) == "http://127.0.0.1:4000/v1"
+    assert info.forbidden["127.0.0.1:4010"] == "backend ov-server"
+    assert info.forbidden["127.0.0.1:4020"] == "optimizer optillm-proxy"
+    with pytest.raises(AgentError, match="optimizer optillm-proxy"):
+        gateway.check_api_base("http://127.0.0.1:4020/v1", info.gateway_url, info)
+    with pytest.raises(AgentError, match="not the gateway"):
+        gateway.gateway_url(info, "http://127.0.0.1:4010/v1")
+
+
+def test_real_registry_loads_both_transports():
+    path = REPO / "layer-tools" / "registry.yaml"
+    if not path.exists():
+        pytest.skip("layer-tools/registry.yaml not rendered yet (uv run homelab render)")
+    stdio = {s.name: s for s in registry.load(path)}
+    assert {"web-fetch", "mesh-status"} <= set(stdio)
+    assert stdio["web-fetch"].command == "uv" and stdio["web-fetch"].cwd == REPO
+    http = {s.name: s for s in registry.load(path, transport="http")}
+    assert http["web-fetch"].url == "http://127.0.0.1:4040/mcp"
+
+
+def test_registry_errors_name_the_file_and_field(tmp_path):
+    path = tmp_path / "registry.yaml"
+    with pytest.raises(AgentError, match="registry.yaml.*--registry"):
+        registry.load(path)
+    path.write_text("servers: [a, b]\n")
+    with pytest.raises(AgentError, match="`servers:` mapping"):
+        registry.load(path)
+    path.write_text(yaml.safe_dump({"servers": {"t": {"stdio": {"command": "x"}}}}))
+    with pytest.raises(AgentError, match=r"servers\.t: no `url` for --transport http"):
+        registry.load(path, transport="http")
+    with pytest.raises(AgentError, match="--servers: nope not in"):
+        registry.load(path, only=["nope"])
+    with pytest.raises(AgentError, match="--transport must be"):
+        registry.load(path, transport="carrier-pigeon")
+
+
+def write_agent(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_agent_json_flat_and_nested_servers(tmp_path):
+    path = write_agent(tmp_path, {
+        "model": "jerry-tiny", "endpointUrl": "http://127.0.0.1:4000/v1", "apiKey": "${input:my-key}",
+        "servers": [{"type": "stdio", "command": "uv", "args": ["run", "x"], "env": {"A": "${input:my-key}"}},
+                    {"type": "stdio", "config": {"command": "npx", "args": ["srv"]}},
+                    {"type": "http", "url": "http://127.0.0.1:4041/mcp", "headers": {"X": "1"}},
+                    {"type": "sse", "config": {"url": "http://127.0.0.1:9/sse"}}],
+        "allowed_tools": ["fetch"]})
+    agent = agentjson.load(path, {"MY_KEY": "sk-abc"})
+    assert (agent.model, agent.api_key, agent.allowed_tools) == ("jerry-tiny", "sk-abc", ["fetch"])
+    kinds = [(s.transport, s.command or s.url) for s in agent.servers]
+    assert kinds == [("stdio", "uv"), ("stdio", "npx"), ("http", "http://127.0.0.1:4041/mcp"), ("http", "http://127.0.0.1:9/sse")]
+    assert agent.servers[0].env == {"A": "sk-abc"} and agent.servers[0].cwd == tmp_path
+    assert agent.servers[2].headers == {"X": "1"}
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"model": "m", "provider": "nebius"}, "`provider` 'nebius' would call a hosted service"),
+    ({"apiKey": "${input:missing-key}"}, "needs environment variable MISSING_KEY"),
+    ({"servers": [{"type": "stdio"}]}, r"servers\[0\]: a stdio server needs `command`"),
+    ({"servers": [{"type": "ws", "url": "x"}]}, "unknown server type 'ws'"),
+    ({"allowed_tools": "fetch"}, "allowed_tools must be a list"),
+])
+def test_agent_json_errors(tmp_path, data, message):
+    with pytest.raises(AgentError, match=message):
+        agentjson.load(write_agent(tmp_path, data), {})
+
+
+def test_agent_json_bad_json_names_the_line(tmp_path):
+    path = tmp_path / "agent.json"
+    path.write_text('{\n  "model": "x",\n  oops\n}')
+    with pytest.raises(AgentError, match="invalid JSON at line 3"):
+        agentjson.load(path, {})
+
+
+def test_shipped_agent_json_points_at_the_gateway():
+    agent = agentjson.load(Path(__file__).parents[1] / "config" / "agent.json", {})
+    assert gateway.normalise(agent.endpoint_url) == "http://127.0.0.1:4000/v1"
+    assert {s.name for s in agent.servers} == {"web-fetch", "mesh-status"}
+
+
+def fake_repo(tmp_path: Path) -> Path:
+    (tmp_path / "mesh").mkdir()
+    (tmp_path / "mesh" / "mesh.yaml").write_text(
+        "name: t\ngateway: {service: gw, public_base_url: 'http://127.0.0.1:5000/v1'}\nhosts: []\n")
+    (tmp_path / "layer-tools").mkdir()
+    (tmp_path / "layer-tools" / "registry.yaml").write_text(textwrap.dedent("""\
+        servers:
+          only-one: {url: 'http://127.0.0.1:9/mcp', stdio: {command: echo}}
+        """))
+    return tmp_path
+
+
+def test_precedence_flag_agent_env_default(tmp_path):
+    root = fake_repo(tmp_path)
+    env = {"HOMELAB_REPO": str(root)}
+    cfg = resolve(Options(), env)
+    assert (cfg.api_base, cfg.model, cfg.key_missing) == ("http://127.0.0.1:5000/v1", "jerry-tiny", True)
+    assert [s.name for s in cfg.servers] == ["only-one"] and cfg.servers[0].cwd == root
+    cfg = resolve(Options(), {**env, "TINYAGENTS_MODEL": "jerry-env", "TINYAGENTS_API_KEY": "sk-env"})
+    assert (cfg.model, cfg.api_key) == ("jerry-env", "sk-env")
+    agent = write_agent(tmp_path, {"model": "jerry-agent", "apiKey": "sk-agent", "servers": []})
+    cfg = resolve(Options(agent=str(agent)), {**env, "TINYAGENTS_MODEL": "jerry-env"})
+    assert (cfg.model, cfg.api_key) == ("jerry-agent", "sk-agent")
+    cfg = resolve(Options(agent=str(agent), model="jerry-flag"), env)
+    assert cfg.model == "jerry-flag"
+
+
+def test_agent_servers_replace_the_registry_unless_asked(tmp_path):
+    root = fake_repo(tmp_path)
+    agent = write_agent(tmp_path, {"servers": [{"type": "http", "url": "http://127.0.0.1:9/mcp", "name": "mine"}]})
+    env = {"HOMELAB_REPO": str(root)}
+    assert [s.name for s in resolve(Options(agent=str(agent)), env).servers] == ["mine"]
+    both = resolve(Options(agent=str(agent), registry=str(root / "layer-tools" / "registry.yaml")), env)
+    assert [s.name for s in both.servers] == ["mine", "only-one"]
+    assert resolve(Options(agent=str(agent), no_tools=True), env).servers == []
+
+
+def test_env_api_base_must_be_the_gateway(tmp_path):
+    env = {"HOMELAB_REPO": str(fake_repo(tmp_path)), "TINYAGENTS_API_BASE": "http://127.0.0.1:4000/v1"}
+    with pytest.raises(AgentError, match=r"not the gateway \(http://127.0.0.1:5000/v1\)"):
+        resolve(Options(no_tools=True), env)
+    ok = resolve(Options(no_tools=True), {**env, "TINYAGENTS_GATEWAY_URL": "http://127.0.0.1:4000/v1"})
+    assert ok.gateway == "http://127.0.0.1:4000/v1"
