@@ -31,3 +31,17 @@ def test_cli_prints_path(tmp_path):
 
 def test_template_is_chatml_with_tools():
     assert "<|im_start|>" in CHAT_TEMPLATE and "<tool_call>" in CHAT_TEMPLATE
+
+
+def test_no_telemetry_files_written(tmp_path):
+    """Importing the server and loading a model must not write under $HOME."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["HOME"] = str(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    code = ("import ov_server; from pathlib import Path; from ov_server.engine import OVEngine; "
+            "from ov_server.registry import builtin_spec; "
+            f"e = OVEngine('jerry-tiny', builtin_spec(), Path({str(tmp_path / 'm')!r})); e.close()")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert list((tmp_path / "home").iterdir()) == []

@@ -26,7 +26,7 @@ def run_cli(root: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("command", [("check",), ("render",), ("check", "--json")])
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    ("port: 400", "port: [400", f"{OV}:9: invalid YAML: expected ',' or ']', but got ':'"),
+    ("port: 400", "port: [400", f"{OV}:9: invalid YAML: did not find expected ',' or ']'"),
     ("exposure: localhost", "exposure: localhost\nexposre: lan", f"{OV}:10: exposre: unknown field"),
     ("exposure: localhost", "exposure: public", f"{OV}:9: exposure: Input should be 'localhost' or 'lan'"),
     ("bind: 127.0.0.1", "bind: not-an-ip", f"{OV}:7: bind: Value error, bind must be an IP address"),
