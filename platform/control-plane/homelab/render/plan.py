@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homelab.errors import InputError
 from homelab.load.repo import Repo
-from homelab.render import docs, env_templates, mcp_registry, router, scripts, systemd
+from homelab.render import docs, env_templates, mcp_registry, router, schema, scripts, systemd
 
 
 def _current(repo: Repo, rel: str) -> str | None:
@@ -27,6 +27,7 @@ def render_all(repo: Repo) -> dict[str, str]:
     out[docs.TOPOLOGY] = docs.render_topology(repo, _current(repo, docs.TOPOLOGY))
     out[docs.DOSSIER] = docs.render_dossier(repo, _current(repo, docs.DOSSIER))
     out[mcp_registry.REGISTRY] = mcp_registry.render_registry(repo)
+    out.update(schema.render_schemas())
     return out
 
 
