@@ -18,7 +18,7 @@ def test_concurrent_streams_interleave(server):
 
     def run(k: int) -> None:
         barrier.wait()
-        body = {"model": MODEL, "messages": HELLO, "max_tokens": 2000, "stream": True}
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 4000, "stream": True}
         with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=60) as r:
             for i, line in enumerate(r.iter_lines()):
                 if line.startswith("data:"):
@@ -39,19 +39,35 @@ def test_concurrent_streams_interleave(server):
     assert max(firsts) < min(lasts)
 
 
-def test_short_request_completes_while_long_stream_runs(server, client):
-    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
-    with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
-        lines = r.iter_lines()
-        first = next(line for line in lines if line.startswith("data:"))
-        assert first
-        short = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=5)
-        assert short.usage.completion_tokens == 5
-        # The long stream is still generating: the short one did not wait behind it.
-        assert server.health().json()["models"][MODEL]["active_requests"] >= 1
-        rest = [line for line in lines if line.startswith("data:")]
-    assert rest[-1] == "data: [DONE]"
-    assert '"finish_reason": "length"' in rest[-2]
+def test_requests_run_in_the_engine_at_the_same_time(server):
+    """With a global lock at most one request would ever be active."""
+    release = threading.Event()
+    started = threading.Barrier(5)
+
+    def run() -> None:
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
+        with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
+            started.wait()
+            release.wait(60)  # then disconnect: the server cancels the rest
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    peak = 0
+
+    def seen() -> bool:
+        nonlocal peak
+        peak = max(peak, _model_stats(server)["active_requests"])
+        return peak >= 2
+
+    try:
+        assert wait_until(seen, interval=0.005)
+    finally:
+        release.set()
+        for t in threads:
+            t.join(60)
+    assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
 
 
 def test_concurrent_non_streamed_all_complete(client):

@@ -20,8 +20,17 @@ from pathlib import PurePosixPath
 
 from homelab.addresses import start_order
 from homelab.deploy import install_script, manifest
-from homelab.deploy.model import (INSTALL_SH, MANIFEST_JSON, MANIFEST_TXT, SCRIPT_DIR, SUMS, UNIT_DIR,
-                                  Entry, Plan, SharedSecret)
+from homelab.deploy.model import (
+    INSTALL_SH,
+    MANIFEST_JSON,
+    MANIFEST_TXT,
+    SCRIPT_DIR,
+    SUMS,
+    UNIT_DIR,
+    Entry,
+    Plan,
+    SharedSecret,
+)
 from homelab.deploy.scope import host_view, require_host
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service

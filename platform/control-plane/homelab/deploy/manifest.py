@@ -65,7 +65,8 @@ def _cols(rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["  (none)"]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+            for r in rows]
 
 
 def render_text(plan: Plan, files: dict[str, str]) -> str:

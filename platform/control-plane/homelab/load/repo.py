@@ -36,7 +36,7 @@ class Located:
         return yamlio.position_tree(self.text)
 
     def line(self, *loc: str | int) -> int | None:
-        return yamlio.line_of(self._positions, loc, self.line_offset)
+        return yamlio.line_of(self._positions, loc, self.line_offset, exact=True)
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,10 @@ def position_tree(text: str) -> Any:
         return None
 
 
-def line_of(node: Any, loc: Sequence[str | int], line_offset: int = 0) -> int | None:
-    """1-based line of the deepest node on `loc` that the YAML tree still has."""
+def line_of(node: Any, loc: Sequence[str | int], line_offset: int = 0, *,
+            exact: bool = False) -> int | None:
+    """1-based line of the deepest node on `loc` that the YAML tree still has (with `exact`,
+    None unless the whole path exists: callers then fall back to a field of their choice)."""
     line: int | None = None
     for key in loc:
         if isinstance(node, CommentedMap) and key in node:
@@ -71,6 +73,8 @@ def line_of(node: Any, loc: Sequence[str | int], line_offset: int = 0) -> int | 
         elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
             line = node.lc.item(key)[0] + 1 + line_offset
             node = node[key]
+        elif exact:
+            return None
         else:
             break
     if line is None and isinstance(node, (CommentedMap, CommentedSeq)) and node.lc.line is not None:

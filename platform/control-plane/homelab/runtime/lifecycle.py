@@ -237,6 +237,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
 def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
                console: Console) -> int:
     width = max((len(n) for n in order), default=0)
+    warnings = 0
     for name in order:
         program = mesh.programs[name]
         state = sup.info().get(name)
@@ -249,6 +250,12 @@ def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
         if not state or state.state not in LIVE_STATES:
             sup.start(name)
         why = wait_ready(mesh, sup, program, timeout_s)
+        if why and name in mesh.probes and not mesh.probes[name].required:
+            # health.required: false means the mesh works without it: warn and go on.
+            warnings += 1
+            click.echo(f"warning: {name} (optional): {why}", err=True)
+            click.echo(log_tail(mesh.paths, name, 10), err=True)
+            continue
         if why:
             click.echo(f"error: {name}: {why}", err=True)
             click.echo(f"last lines of {mesh.paths.log(name).relative_to(mesh.repo.root)}:",
@@ -260,6 +267,8 @@ def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
         console.print(f"  {name:<{width}}  {what} in {time.monotonic() - start:.1f} s",
                       markup=False, highlight=False)
     _print_access(mesh, order, console)
+    if warnings:
+        click.echo(f"{warnings} optional service(s) not healthy; see the warnings above", err=True)
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from homelab.deploy.bundle import bundle_files, plan_bundle
 from homelab.deploy.model import Plan
 from homelab.load.repo import load_repo

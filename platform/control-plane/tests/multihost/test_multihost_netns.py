@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from homelab.addresses import health_url
 from homelab.load.repo import Repo, load_repo
 from homelab.render.systemd import command_args

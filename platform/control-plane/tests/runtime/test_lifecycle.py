@@ -137,3 +137,16 @@ def test_missing_command_starts_nothing(fake_mesh: FakeMesh) -> None:
     assert ("fake-gw: command not found or not executable: "
             "layer-gateway/fake-gw/scripts/missing.sh") in result.stderr
     assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
+
+
+def test_optional_service_failing_is_a_warning(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo")
+    spec = mesh.root / "layer-interface/fake-ui/SERVICE_SPEC.md"
+    spec.write_text(spec.read_text().replace('"{port}"]', '"{port}", --fail]'))
+    try:
+        result = mesh.run("up", "--with", "fake-ui", "--timeout", "2")
+        assert result.exit_code == 0, result.output
+        assert "warning: fake-ui (optional):" in result.stderr
+        assert "fake-gw       healthy" in result.stdout
+    finally:
+        mesh.run("down")
