@@ -1,19 +1,21 @@
 """Gateway overhead benchmark: the same trivial backend called directly and through LiteLLM.
 
-    uv run python bench/bench_gateway.py [--quick] [--variants stock,tuned,...]
+    uv run python bench/bench_gateway.py [--rounds 3] [--quick] [--variants stock,+deps,...]
 
-Starts a fast backend double (tests/doubles/backend.py), then one gateway per variant on free
-loopback ports, and drives each with `hey` (Debian package `hey`) at concurrency 1 and 32.
-Prints p50/p99 latency, requests/s, and the overhead the gateway adds over the direct call,
-all measured in this one run so the ratios are comparable. Nothing leaves 127.0.0.1.
+Starts a fast backend double (tests/doubles/backend.py) and one gateway per variant, all on free
+loopback ports, then drives each with `hey` (Debian package `hey`) at concurrency 1 and 32, in
+interleaved rounds (direct, stock, ..., direct, stock, ...) so that load from anything else on
+the machine hits every variant alike. Prints the median over rounds of p50/p99 latency and
+requests/s, and what the gateway adds over the direct call. Nothing leaves 127.0.0.1.
 
-Variants (each adds one thing to the previous, so the deltas say what each setting bought):
-  stock          master_key only, LiteLLM defaults (1 worker)
-  +auth          + our custom_auth (master-key compare, skips virtual-key machinery)
-  +settings      + the rest of config/router.yaml (no retries, quiet logs, no spend/error logs)
-                 = the mesh's tuned config, 1 worker
-  +2workers      + --workers 2 (the mesh's setting on a 2-core host)
-  +metrics       + the Prometheus callback (what /metrics costs)
+Variants, each adding one thing to the previous, so the deltas say what each setting bought:
+  stock      LiteLLM defaults: master_key only, 1 worker, default log level, and the
+             environment of a plain install (opentelemetry-sdk and httptools hidden)
+  +deps      + opentelemetry-sdk (stops a failing per-request import) + httptools (C HTTP parser)
+  +auth      + our custom_auth (master-key compare, skips the virtual-key machinery)
+  +settings  + the rest of config/router.yaml and LITELLM_LOG=ERROR (= the mesh, 1 worker)
+  +2workers  + --workers 2 (the mesh's default on a 2-core host)
+  +metrics   + the Prometheus callback (what /metrics would cost)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +41,19 @@ SERVICE = Path(__file__).resolve().parents[1]
 DOUBLE = SERVICE / "tests" / "doubles" / "backend.py"
 MASTER = "sk-bench-master-key"
 BODY = '{"model":"jerry-tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
-ALL_VARIANTS = ["stock", "+auth", "+settings", "+2workers", "+metrics"]
+ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "+metrics"]
+
+# Makes the named packages look absent, to measure what a plain `pip install litellm[proxy]` gets.
+HIDE_PACKAGES = '''
+import sys
+HIDDEN = ("httptools", "opentelemetry.sdk")
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == h or name.startswith(h + ".") for h in HIDDEN):
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by bench)", name=name)
+        return None
+sys.meta_path.insert(0, _Hide())
+'''
 
 
 def free_port() -> int:
@@ -47,9 +62,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 90.0) -> None:
+def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"bench: process for {url} exited with {proc.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -77,7 +94,7 @@ def hey(url: str, concurrency: int, requests: int, auth: bool) -> dict[str, floa
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     status = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
     bad = {code: int(count) for code, count in status if code != "200"}
-    if bad:
+    if bad or not status:
         raise SystemExit(f"bench: non-200 answers from {url}: {bad}\n{out}")
 
     def pct(p: str) -> float:
@@ -92,7 +109,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     model_list = [{"model_name": "jerry-tiny", "litellm_params": {
         "model": "openai/jerry-tiny", "api_base": f"http://127.0.0.1:{backend_port}/v1", "api_key": "none"}}]
     stock = {"model_list": model_list, "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}
-    if name == "stock":
+    if name in ("stock", "+deps"):
         return stock, 1
     if name == "+auth":
         cfg = copy.deepcopy(stock)
@@ -111,74 +128,102 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     raise SystemExit(f"bench: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
 
 
-def start_gateway(name: str, cfg: dict, workers: int, tmp: Path) -> tuple[subprocess.Popen, int]:
+def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+    cfg, workers = variant_config(name, backend_port)
     port = free_port()
-    cfg_path = tmp / f"{name.strip('+')}.yaml"
+    slug = name.strip("+")
+    cfg_path = tmp / f"{slug}.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {**os.environ, "LITELLM_MASTER_KEY": MASTER, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "OV_SERVER_API_KEY": "none", "OPTILLM_PROXY_KEY": "none"}
-    if name in ("stock", "+auth"):
-        # Stock: LiteLLM's own CLI and default log level, only the offline switch set.
-        env.pop("LITELLM_LOG", None)
+    env = {**os.environ, "LITELLM_MASTER_KEY": MASTER, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("LITELLM_LOG", None)
+    if name in ("stock", "+deps", "+auth"):
+        # LiteLLM's own CLI, default log level; only the offline switch is set.
         cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
                "--host", "127.0.0.1", "--port", str(port)]
+        if name == "stock":
+            hide = tmp / "hide"
+            hide.mkdir(exist_ok=True)
+            (hide / "sitecustomize.py").write_text(HIDE_PACKAGES)
+            env["PYTHONPATH"] = str(hide)
     else:
         cmd = [str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
                "--config", str(cfg_path), "--workers", str(workers)]
-    log = open(tmp / f"{name.strip('+')}.log", "w")
+    log = open(tmp / f"{slug}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             cwd=SERVICE)
-    wait_http(f"http://127.0.0.1:{port}/health/liveliness")
-    return proc, port
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc)
+    return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--quick", action="store_true", help="fewer requests per round (smoke run)")
     parser.add_argument("--variants", default=",".join(ALL_VARIANTS))
     args = parser.parse_args()
     if not shutil.which("hey"):
         print("bench: needs `hey` (apt-get install -y hey)", file=sys.stderr)
         return 2
-    n1, n32 = (200, 600) if args.quick else (1000, 4000)
+    if args.rounds < 1:
+        print("bench: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    n1, n32 = (100, 320) if args.quick else (300, 1600)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v in variants:
+        if v not in ALL_VARIANTS:
+            print(f"bench: unknown variant {v!r}; known: {', '.join(ALL_VARIANTS)}", file=sys.stderr)
+            return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     backend = subprocess.Popen([sys.executable, str(DOUBLE), "--port", "0"], stdout=subprocess.PIPE, text=True,
                                start_new_session=True)
     backend_port = int(backend.stdout.readline().split()[1])
-    wait_http(f"http://127.0.0.1:{backend_port}/health")
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    targets: dict[str, tuple[str, bool]] = {"direct": (f"http://127.0.0.1:{backend_port}/v1/chat/completions", False)}
+    procs: list[subprocess.Popen] = [backend]
+    samples: dict[str, dict[int, list[dict[str, float]]]] = {}
+    load_before = os.getloadavg()[0]
     try:
-        direct = f"http://127.0.0.1:{backend_port}/v1/chat/completions"
-        hey(direct, 4, 200, auth=False)  # warm-up
-        results["direct"] = {1: hey(direct, 1, n1, False), 32: hey(direct, 32, n32, False)}
+        wait_http(f"http://127.0.0.1:{backend_port}/health")
         for name in variants:
-            cfg, workers = variant_config(name, backend_port)
-            proc, port = start_gateway(name, cfg, workers, tmp)
-            try:
-                url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                hey(url, 4, 200, auth=True)  # warm-up: imports, connection pools, caches
-                results[name] = {1: hey(url, 1, n1, True), 32: hey(url, 32, n32, True)}
-            finally:
-                stop(proc)
-            print(f"  measured {name}", file=sys.stderr, flush=True)
+            proc, url = start_gateway(name, backend_port, tmp)
+            procs.append(proc)
+            targets[name] = (url, True)
+            print(f"  started {name}", file=sys.stderr, flush=True)
+        for url, auth in targets.values():
+            hey(url, 4, 200, auth)  # warm-up: lazy imports, connection pools, caches
+        for r in range(args.rounds):
+            for name, (url, auth) in targets.items():
+                s = samples.setdefault(name, {1: [], 32: []})
+                s[1].append(hey(url, 1, n1, auth))
+                s[32].append(hey(url, 32, n32, auth))
+            print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     finally:
-        stop(backend)
+        for proc in reversed(procs):
+            stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()[0]
 
-    d = results["direct"]
-    print(f"\nGateway overhead vs direct backend ({os.cpu_count()} cores; c=1: {n1} req, c=32: {n32} req)")
-    print(f"{'variant':<11}| {'c=1 p50':>8} {'p99':>7} {'+p50':>6} {'+p99':>6} {'req/s':>7} |"
-          f" {'c=32 p50':>8} {'p99':>7} {'+p50':>6} {'+p99':>7} {'req/s':>7} {'x stock':>7}")
-    stock_rps = results.get("stock", {}).get(32, {}).get("rps")
-    for name, r in results.items():
+    med = {name: {c: {k: statistics.median(x[k] for x in runs) for k in ("p50", "p99", "rps")}
+                  for c, runs in s.items()} for name, s in samples.items()}
+    d = med["direct"]
+    print(f"\nGateway overhead vs the same backend called directly: {os.cpu_count()} cores, "
+          f"median of {args.rounds} interleaved rounds (c=1: {n1} req, c=32: {n32} req per round), "
+          f"load average {load_before:.1f} -> {load_after:.1f}")
+    print(f"{'variant':<10}| {'c=1 p50':>7} {'p99':>6} {'+p50':>5} {'+p99':>6} {'req/s':>6} |"
+          f" {'c=32 p50':>8} {'p99':>6} {'+p50':>6} {'+p99':>6} {'req/s':>6} {'vs stock':>8}")
+    stock_rps = med.get("stock", {}).get(32, {}).get("rps")
+    for name, r in med.items():
         a, b = r[1], r[32]
-        ratio = f"{b['rps'] / stock_rps:7.2f}" if stock_rps and name != "direct" else f"{'':>7}"
-        print(f"{name:<11}| {a['p50']:8.1f} {a['p99']:7.1f} {a['p50'] - d[1]['p50']:6.1f} {a['p99'] - d[1]['p99']:6.1f}"
-              f" {a['rps']:7.0f} | {b['p50']:8.1f} {b['p99']:7.1f} {b['p50'] - d[32]['p50']:6.1f}"
-              f" {b['p99'] - d[32]['p99']:7.1f} {b['rps']:7.0f} {ratio}")
-    print("(ms; +p50/+p99 = added over calling the backend directly; x stock = req/s at c=32 / stock's)")
+        ratio = f"{b['rps'] / stock_rps:7.2f}x" if stock_rps and name != "direct" else f"{'':>8}"
+        print(f"{name:<10}| {a['p50']:7.1f} {a['p99']:6.1f} {a['p50'] - d[1]['p50']:5.1f} {a['p99'] - d[1]['p99']:6.1f}"
+              f" {a['rps']:6.0f} | {b['p50']:8.1f} {b['p99']:6.1f} {b['p50'] - d[32]['p50']:6.1f}"
+              f" {b['p99'] - d[32]['p99']:6.1f} {b['rps']:6.0f} {ratio}")
+    print("ms; +p50/+p99 = added over calling the backend directly; vs stock = req/s at c=32 relative to stock")
+    names = list(med)
+    print("\nWhat each step bought (c=1 added p50, c=32 req/s):")
+    for prev, cur in zip(names[1:], names[2:]):
+        print(f"  {cur:<10} {med[cur][1]['p50'] - med[prev][1]['p50']:+6.2f} ms   "
+              f"{med[cur][32]['rps'] - med[prev][32]['rps']:+7.0f} req/s")
     return 0
 
 

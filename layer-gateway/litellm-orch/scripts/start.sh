@@ -3,6 +3,8 @@
 #
 #   scripts/start.sh --host 0.0.0.0 --port 4000 [--config FILE] [--workers N]
 #
+# Workers default to $LITELLM_NUM_WORKERS, else 2 (one per core on the 2-core homelab host).
+#
 # Env comes from the environment (systemd / `homelab up` load config/env.local); when run by hand,
 # variables missing from the environment are read from config/env.local if it exists.
 set -euo pipefail
@@ -11,7 +13,7 @@ service_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 host="0.0.0.0"
 port="4000"
 config="$service_dir/config/router.yaml"
-workers="${LITELLM_NUM_WORKERS:-1}"
+workers="${LITELLM_NUM_WORKERS:-2}"
 
 die() { echo "start.sh: error: $*" >&2; exit 2; }
 
@@ -21,7 +23,7 @@ while [[ $# -gt 0 ]]; do
     --port) port="${2:?--port needs a value}"; shift 2 ;;
     --config) config="${2:?--config needs a value}"; shift 2 ;;
     --workers) workers="${2:?--workers needs a value}"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (expected --host, --port, --config, --workers)" ;;
   esac
 done

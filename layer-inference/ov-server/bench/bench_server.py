@@ -11,6 +11,8 @@ Prints:
 - aggregate tokens/s at concurrency 1, 4 and 8 and the c8/c1 ratio
   (target >= 3);
 - time to first token p50 at concurrency 1.
+Concurrency-1 figures are medians over alternating rounds (in-process,
+server, in-process, ...), so background load affects both sides alike.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 os.environ.setdefault("CI", "true")
 
-from conftest import start_server, stop_server  # noqa: E402
+from conftest import start_server, stop_server
 
-from ov_server.tiny_model import build_tiny_model  # noqa: E402
+from ov_server.tiny_model import build_tiny_model
 
 MODEL = "jerry-tiny"
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
@@ -142,26 +144,33 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=512, help="completion tokens per request")
     ap.add_argument("--requests", type=int, default=8, help="requests per client")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating in-process/server rounds at concurrency 1")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ov-bench-"))
     model_path = build_tiny_model(tmp / "models")
     server = start_server(tmp)
+    load_before = os.getloadavg()[0]
     try:
-        inproc = in_process_tps(model_path, args.tokens, runs=5)
-        inproc_cb = in_process_cb_tps(model_path, args.tokens, runs=5)
-        rates: dict[int, float] = {}
-        ttfts: list[float] = []
-        for conc in (1, 4, 8):
-            rate, tt = asyncio.run(run_concurrency(server.base, conc, args.requests, args.tokens))
-            rates[conc] = rate
-            if conc == 1:
-                ttfts = tt
+        # Alternate in-process and server rounds so that background load on a
+        # shared machine hits both sides alike; report medians.
+        inproc_r, cb_r, c1_r, ttfts = [], [], [], []
+        for _ in range(args.rounds):
+            inproc_r.append(in_process_tps(model_path, args.tokens, runs=3))
+            cb_r.append(in_process_cb_tps(model_path, args.tokens, runs=3))
+            rate, tt = asyncio.run(run_concurrency(server.base, 1, args.requests, args.tokens))
+            c1_r.append(rate)
+            ttfts += tt
+        inproc = statistics.median(inproc_r)
+        inproc_cb = statistics.median(cb_r)
+        rates: dict[int, float] = {1: statistics.median(c1_r)}
+        for conc in (4, 8):
+            rates[conc] = asyncio.run(run_concurrency(server.base, conc, args.requests, args.tokens))[0]
     finally:
         stop_server(server)
 
     print(f"model: built-in {MODEL} ({model_path.stat().st_size // 1024} KiB), {args.tokens} tokens/request, "
-          f"greedy, {os.cpu_count()} CPUs")
+          f"greedy, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"in-process LLMPipeline            : {inproc:8.0f} tokens/s")
     print(f"in-process ContinuousBatching     : {inproc_cb:8.0f} tokens/s   (the server's engine, no HTTP)")
     print(f"server, streamed, concurrency 1   : {rates[1]:8.0f} tokens/s")

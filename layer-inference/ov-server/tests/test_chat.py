@@ -94,6 +94,12 @@ def test_seed_reproducible_and_differs(client):
     assert a != c
 
 
+def test_any_integer_seed_is_accepted(client):
+    for seed in (-1, 0, 2**40, -(2**63)):
+        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2, seed=seed)
+        assert r.usage.completion_tokens == 2
+
+
 def test_greedy_is_deterministic(client):
     kw = dict(model=MODEL, messages=HELLO, max_tokens=20, temperature=0)
     assert client.chat.completions.create(**kw).choices[0].message.content == \

@@ -4,7 +4,6 @@ import threading
 import time
 
 import httpx
-
 from conftest import wait_until
 
 MODEL = "jerry-tiny"
@@ -47,6 +46,7 @@ def test_requests_run_in_the_engine_at_the_same_time(server):
     def run() -> None:
         body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
         with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
+            assert r.status_code == 200
             started.wait()
             release.wait(60)  # then disconnect: the server cancels the rest
 

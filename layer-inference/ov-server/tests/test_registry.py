@@ -5,9 +5,9 @@ import sys
 
 import httpx
 import pytest
+from conftest import start_server, stop_server, wait_until
 from openai import AuthenticationError, OpenAI
 
-from conftest import start_server, stop_server, wait_until
 from ov_server.config import ConfigError, load_settings, parse_env_file
 from ov_server.registry import load_registry
 
@@ -61,12 +61,17 @@ def test_hot_reload_add_break_remove(reg_server, tmp_path):
                            capture_output=True, text=True, check=True).stdout.strip()
     assert built.endswith("m2.gguf")
     reg.write_text(BASE + "  jerry-copy:\n    path: m2.gguf\n    device: CPU\n"
-                   "  broken:\n    path: /nonexistent/model.gguf\n")
+                   "  broken:\n    path: /nonexistent/model.gguf\n"
+                   "  bad-device:\n    path: m2.gguf\n    device: NOSUCHDEVICE\n")
     assert wait_until(lambda: "jerry-copy" in model_ids(s))
     assert c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3).usage.completion_tokens == 3
     assert wait_until(lambda: s.health().status_code == 503)
     h = s.health().json()
-    assert h["status"] == "error" and "broken" in h["reason"]
+    assert wait_until(lambda: "bad-device" in s.health().json().get("errors", {}))
+    h = s.health().json()
+    assert h["status"] == "error" and "broken" in h["reason"] and "/nonexistent/model.gguf" in h["reason"]
+    assert "NOSUCHDEVICE" in h["errors"]["bad-device"] and "core.cpp" not in h["errors"]["bad-device"]
+    assert "jerry-copy" in model_ids(s) and "bad-device" not in model_ids(s)
     r = httpx.post(s.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
                    json={"model": "broken", "messages": HELLO})
     assert r.status_code == 503 and r.json()["error"]["param"] == "model"

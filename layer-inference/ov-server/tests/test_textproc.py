@@ -78,3 +78,13 @@ def test_tool_gate_streams_text_then_captures():
     assert g.capturing and g.rest().startswith("<tool_call>")
     g2 = ToolStreamGate()
     assert g2.feed("a <b") + g2.feed("c") == "a <bc"
+
+
+def test_summarize_openvino_exception():
+    from ov_server.errors import summarize_exception
+
+    ov = RuntimeError("Exception from src/inference/src/cpp/core.cpp:117:\nException from src/x.cpp:706:\n"
+                      'Device with "NOPE" name is not registered in the OpenVINO Runtime\n\n')
+    assert summarize_exception(ov) == 'Device with "NOPE" name is not registered in the OpenVINO Runtime'
+    assert summarize_exception(FileNotFoundError("model path /x does not exist")) == "model path /x does not exist"
+    assert summarize_exception(RuntimeError("")) == "RuntimeError"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from conftest import free_port
 from openai import OpenAI
 
-from conftest import free_port
 from ov_server.app import create_app
 from ov_server.config import Settings
 from ov_server.engine import Finish, SamplingParams, Sequence, Tokens

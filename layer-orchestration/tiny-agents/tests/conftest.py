@@ -18,13 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import scripted_backend
 import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-
-import scripted_backend
 
 HERE = Path(__file__).parent
 SERVICE_DIR = HERE.parent

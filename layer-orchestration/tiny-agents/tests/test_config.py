@@ -180,3 +180,24 @@ def test_env_api_base_must_be_the_gateway(tmp_path):
         resolve(Options(no_tools=True), env)
     ok = resolve(Options(no_tools=True), {**env, "TINYAGENTS_GATEWAY_URL": "http://127.0.0.1:4000/v1"})
     assert ok.gateway == "http://127.0.0.1:4000/v1"
+
+
+def test_unreachable_tool_server_is_a_clear_error(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    root = fake_repo(tmp_path)
+    (root / "layer-tools" / "registry.yaml").write_text(
+        f"servers:\n  ghost: {{url: 'http://127.0.0.1:{closed}/mcp', stdio: {{command: /nonexistent/ghost-server}}}}\n")
+    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root)}
+    cases = [("tools", "http", "ConnectError"), ("tools", "stdio", "No such file"), ("serve", "http", "ConnectError")]
+    for command, transport, reason in cases:
+        proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", command, "--transport", transport],
+                              env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2, proc.stderr
+        assert "MCP server ghost" in proc.stderr and "is unreachable" in proc.stderr and reason in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -7,12 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import MASTER_KEY, agent_env, free_port, run_agent, wait_http
+from conftest import MASTER_KEY, REPO, agent_env, free_port, run_agent, wait_http
 from scripted_backend import LOG
 
 QUESTION = "[scenario:mesh] is jerry-tiny up, and where does it run?"
@@ -153,8 +152,7 @@ def test_http_transport_to_a_running_tool_server(mesh, tmp_path):
         server.wait(timeout=10)
 
 
-def _tools_dir():
-    from conftest import REPO
+def _tools_dir() -> Path:
     return REPO / "layer-tools"
 
 
@@ -228,3 +226,15 @@ def test_http_mode(mesh):
 def test_http_mode_refuses_a_lan_bind(mesh):
     proc = run_agent(mesh, "serve", "--host", "0.0.0.0", "--no-tools", timeout=60)
     assert proc.returncode == 2 and "binds loopback only" in proc.stderr
+
+
+def test_no_outbound_connection_except_the_gateway(mesh, tmp_path):
+    """With stdio tools (pipes), the agent's only TCP peer is the gateway."""
+    log = tmp_path / "connects.jsonl"
+    env = agent_env(mesh, CONNECT_AUDIT_LOG=str(log))
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "connect_audit.py"), "run", "--json", QUESTION],
+                          env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert result_of(proc)["answer"] == expected_mesh_answer(mesh)
+    peers = {tuple(json.loads(line)) for line in log.read_text().splitlines()}
+    gateway_port = int(mesh.gateway_url.split(":")[2].split("/")[0])
+    assert peers == {("127.0.0.1", gateway_port)}, peers

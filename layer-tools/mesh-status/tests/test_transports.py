@@ -9,9 +9,8 @@ import time
 
 import httpx
 import pytest
-from mcp import Client, StdioServerParameters
-
 from conftest import free_port
+from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
 CMD = [sys.executable, "-m", "mesh_status.cli"]
@@ -54,6 +53,7 @@ async def test_streamable_http_and_health(fake_repo):
         assert r.json() == {"status": "ok", "service": "mesh-status"}
         async with Client(f"{base}/mcp") as client:
             await exercise(client)
+        initialize_like_a_1x_client(base)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -63,3 +63,21 @@ def test_bad_input_without_traceback(tmp_path):
     r = subprocess.run(CMD + ["--host", "localhost-ish"], capture_output=True, text=True, timeout=60,
                        stdin=subprocess.DEVNULL, env=env_for(tmp_path))
     assert r.returncode == 2 and "--host must be an IP address" in r.stderr and "Traceback" not in r.stderr
+
+
+def initialize_like_a_1x_client(base: str) -> None:
+    """mcp 1.x clients use the initialize handshake (protocol 2025-06-18), then tools/call."""
+    version = "2025-06-18"
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "mcp-1x", "version": "1.30.0"}}}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        r = http.post("/mcp", json=init)
+        assert r.status_code == 200 and version in r.text and "mesh-status" in r.text, r.text
+        h = {"mcp-protocol-version": version}
+        if r.headers.get("mcp-session-id"):
+            h["mcp-session-id"] = r.headers["mcp-session-id"]
+        http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h)
+        r = http.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                    "params": {"name": "list_models", "arguments": {}}}, headers=h)
+        assert r.status_code == 200 and "jerry-small" in r.text, r.text

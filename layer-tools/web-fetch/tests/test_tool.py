@@ -4,9 +4,9 @@ tool errors (isError), extraction works on local fixtures reached through the al
 from __future__ import annotations
 
 import pytest
+from conftest import settings
 from mcp import Client
 
-from conftest import settings
 from web_fetch.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -156,3 +156,14 @@ async def test_http_error_status(client_factory, site):
 async def test_bad_input_is_a_clear_tool_error(client_factory, args, message):
     s = settings()
     assert message in error_text(await call(build_server(s, client_factory(s)), **args))
+
+
+async def test_real_resolver_localhost_is_refused(sentinel):
+    """The system resolver path (getaddrinfo; /etc/hosts answers `localhost` without a DNS server)."""
+    from web_fetch.fetcher import make_client
+
+    s = settings()
+    server = build_server(s, lambda: make_client(s, inner=sentinel))
+    text = error_text(await call(server, url="http://localhost:9/"))
+    assert "blocked address: localhost" in text and "loopback" in text
+    assert sentinel.connects == []

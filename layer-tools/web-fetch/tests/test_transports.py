@@ -3,48 +3,14 @@ GET /health and a protocol-version check for 1.x-era clients."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
+from conftest import CMD, server_env
 from mcp import Client, StdioServerParameters
 
-from conftest import free_port
-
 pytestmark = pytest.mark.anyio
-CMD = [sys.executable, "-m", "web_fetch.cli"]
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_FETCH_")}
-    env.update(extra)
-    return env
-
-
-@pytest.fixture(scope="module")
-def http_server(site):
-    port = free_port()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port)],
-                            env=server_env(WEB_FETCH_ALLOW="127.0.0.1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"web-fetch did not start: {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 async def exercise(client: Client, site: str) -> None:

@@ -89,3 +89,30 @@ def test_bad_arguments_name_the_parameter(mesh: Path, args: list[str], message: 
     assert code == 2, out + err
     assert message in err and "Traceback" not in err
     assert git(mesh, "status", "--porcelain") == ""
+
+
+def test_new_backend_on_a_copy_of_this_repository(tmp_path: Path) -> None:
+    """The issue's done-criterion, on the real mesh rather than the synthetic one."""
+    import shutil
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[3]
+    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout
+    copy = tmp_path / "repo"
+    for rel in filter(None, listed.decode().split("\0")):
+        if (repo / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / rel, copy / rel)
+    git(copy, "init", "-q")
+    git(copy, "add", "-A")
+    code, out, err = run_cli(copy, "new", "backend", "demo", "--model", "jerry-demo=demo-1b")
+    assert code == 0, out + err
+    assert violations(copy) == []
+    router = yaml.safe_load((copy / "layer-gateway/litellm-orch/config/router.yaml").read_text())
+    assert "jerry-demo" in [m["model_name"] for m in router["model_list"]]
+    assert '"demo|local|' in (copy / "platform/ops/scripts/healthcheck.sh").read_text()
+    assert "homelab-demo.service" in (copy / "platform/ops/scripts/restart-all.sh").read_text()
+    assert (copy / "platform/ops/systemd/homelab-demo.service").is_file()
+    assert "| demo |" in (copy / "docs/foundation/topology.md").read_text()
+    assert "[demo]" in (copy / "docs/PLATFORM_DOSSIER.md").read_text()

@@ -14,10 +14,16 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from .engine import Engine, Event, Finish, SamplingParams, Sequence, Tokens
-from .errors import APIError, bad_request
+from .engine import Engine, Event, SamplingParams, Sequence, Tokens
+from .errors import APIError, bad_request, summarize_exception
 from .schemas import ChatCompletionRequest, NamedToolChoice
-from .textproc import Detokenizer, ParsedToolCall, StopFilter, ToolStreamGate, parse_tool_calls
+from .textproc import (
+    Detokenizer,
+    ParsedToolCall,
+    StopFilter,
+    ToolStreamGate,
+    parse_tool_calls,
+)
 
 Disconnected = Callable[[], Awaitable[bool]]
 
@@ -242,13 +248,13 @@ def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Event]:
         for c in choices:
             p = plan.params
             if p.seed is not None and c.index:
-                p = SamplingParams(**{**p.__dict__, "seed": (p.seed + c.index) % (2**31)})
+                p = SamplingParams(**{**p.__dict__, "seed": p.seed + c.index})
             c.seq = engine.submit(plan.prompt_ids, p, notify)
     except Exception as exc:
         for c in choices:
             if c.seq is not None:
                 c.seq.cancel()
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = summarize_exception(exc)
         param = "response_format" if plan.params.json_schema else None
         raise bad_request(f"request rejected by the engine: {msg}", param=param) from None
     return choices, wake

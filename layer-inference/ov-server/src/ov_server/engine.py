@@ -219,7 +219,7 @@ class OVEngine:
             g.top_p = p.top_p
             # OpenVINO's default seed is fixed: without a client seed every
             # sampled answer would be identical, so draw one.
-            g.rng_seed = p.seed if p.seed is not None else random.getrandbits(31)
+            g.rng_seed = p.seed % (2**32) if p.seed is not None else random.getrandbits(32)  # any int is a valid seed
         else:
             g.do_sample = False
         if p.stop:
@@ -254,6 +254,7 @@ class OVEngine:
     def _run(self) -> None:
         status = self._ov_genai.GenerationStatus
         reasons = self._ov_genai.GenerationFinishReason
+        none = reasons.NONE
         while True:
             with self._cv:
                 while not self._seqs and not self._closing:
@@ -272,25 +273,22 @@ class OVEngine:
                         s.push(Finish("error", f"generation failed: {exc}"))
                 continue
             for s in seqs:
+                # Hot path (runs once per token per sequence): few binding calls.
                 h = s.handle
-                ids: list[int] = []
-                reason = None
-                for _ in range(8):  # bounded: never spin on a handle
-                    if not h.can_read():
-                        break
-                    outs = h.read()
-                    got = 0
-                    for out in outs.values():
-                        got += len(out.generated_ids)
-                        ids.extend(out.generated_ids)
-                        if out.finish_reason != reasons.NONE:
-                            reason = out.finish_reason
-                    if not got:
-                        break
+                reason = none
+                if h.can_read():
+                    ids: list[int] = []
+                    for out in h.read().values():
+                        ids += out.generated_ids
+                        fr = out.finish_reason
+                        if fr != none:
+                            reason = fr
+                    if ids:
+                        self.generated_tokens += len(ids)
+                        s.push(Tokens(ids))
+                    if reason == none:
+                        continue  # still running
                 st = h.get_status()
-                if ids:
-                    self.generated_tokens += len(ids)
-                    s.push(Tokens(ids))
                 if st == status.RUNNING:
                     continue
                 if st == status.FINISHED:

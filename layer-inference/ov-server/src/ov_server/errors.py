@@ -43,3 +43,13 @@ def _default_type(status: int) -> str:
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, param=param, code=code)
+
+
+def summarize_exception(exc: BaseException) -> str:
+    """One useful line from an exception. OpenVINO's messages start with
+    lines like "Exception from src/...cpp:117:"; the reason comes last."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from ", "Check '"))]
+    if useful:
+        return useful[-1]
+    return lines[0] if lines else type(exc).__name__

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import ConfigError, Settings
 from .engine import Engine, ov_engine_factory
-from .errors import APIError
+from .errors import APIError, summarize_exception
 from .registry import ModelSpec, default_registry, load_registry
 
 log = logging.getLogger("ov_server.models")
@@ -150,7 +150,7 @@ class ModelManager:
             try:
                 engine = self._factory(model_id, spec, self.settings.model_dir)
             except Exception as exc:  # a bad model must not take the server down
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                msg = summarize_exception(exc)
                 log.error("model %s failed to load: %s", model_id, msg)
                 with self._lock:
                     self._loading.discard(model_id)

@@ -50,7 +50,7 @@ class ModelSpec(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelSpec":
+    def _one_source(self) -> ModelSpec:
         if (self.builtin is None) == (self.path is None):
             raise ValueError("give exactly one of 'path' or 'builtin'")
         if self.builtin is not None and self.builtin != TINY_NAME:
@@ -67,11 +67,12 @@ def builtin_spec() -> ModelSpec:
     """The spec used when no registry is configured.
 
     min_new_tokens=1 makes sure even a random-weight model answers with text.
-    One inference thread: the model is so small that thread hand-offs cost
-    more than they save, and it leaves the other core to the HTTP side.
+    One inference thread, not pinned: the model is so small that thread
+    hand-offs cost more than they save, and the other core stays free for the
+    HTTP side (pinned threads made the event loop wait for a core).
     """
     return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=1,
-                     properties={"INFERENCE_NUM_THREADS": 1})
+                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False})
 
 
 def default_registry() -> dict[str, ModelSpec]:

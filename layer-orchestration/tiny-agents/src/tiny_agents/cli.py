@@ -14,7 +14,7 @@ import anyio
 from tiny_agents.config import DEFAULT_MAX_STEPS, AgentConfig, Options, resolve
 from tiny_agents.errors import AgentError
 from tiny_agents.loop import Agent
-from tiny_agents.toolbox import ToolOutcome, Toolbox
+from tiny_agents.toolbox import Toolbox, ToolOutcome
 
 EXAMPLES = """examples:
   tiny-agents run "is jerry-tiny up, and where does it run?"
@@ -128,11 +128,7 @@ async def cmd_tools(cfg: AgentConfig) -> int:
     return 0
 
 
-def cmd_serve(cfg: AgentConfig, host: str, port: int) -> int:
-    import uvicorn
-
-    from tiny_agents.httpapi import build_app
-
+def check_loopback(host: str) -> None:
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -140,7 +136,17 @@ def cmd_serve(cfg: AgentConfig, host: str, port: int) -> int:
     if not loopback:
         raise AgentError(f"--host {host}: HTTP mode binds loopback only (the contract's exposure is localhost)",
                          param="host")
-    uvicorn.run(build_app(cfg), host=host, port=port, log_level="info")
+
+
+async def cmd_serve(cfg: AgentConfig, host: str, port: int) -> int:
+    import uvicorn
+
+    from tiny_agents.httpapi import build_app
+
+    async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
+        server = uvicorn.Server(uvicorn.Config(build_app(cfg, toolbox, client), host=host, port=port,
+                                               log_level="info"))
+        await server.serve()
     return 0
 
 
@@ -157,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return anyio.run(cmd_chat, cfg)
         if args.command == "tools":
             return anyio.run(cmd_tools, cfg)
-        return cmd_serve(cfg, args.host, args.port)
+        check_loopback(args.host)
+        return anyio.run(cmd_serve, cfg, args.host, args.port)
     except AgentError as exc:
         print(f"\ntiny-agents: error: {exc.message}", file=sys.stderr)
         runtime = exc.code in ("gateway_error", "gateway_unreachable")

@@ -1,11 +1,10 @@
 """Optional HTTP mode on loopback: POST /run {"question", "max_steps"?} -> the run result;
-GET /health. MCP sessions are opened once at start-up and shared by all requests."""
+GET /health. MCP sessions are opened once before the server starts (cli.cmd_serve), so an
+unreachable tool server is a clear start-up error, and are shared by all requests."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
+import openai
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,19 +22,10 @@ def error(status: int, message: str, *, type_: str = "invalid_request_error", pa
                         status_code=status)
 
 
-def build_app(cfg: AgentConfig) -> Starlette:
-    state: dict[str, Any] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette):
-        async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
-            state["toolbox"], state["client"] = toolbox, client
-            yield
-
+def build_app(cfg: AgentConfig, toolbox: Toolbox, client: openai.AsyncOpenAI) -> Starlette:
     async def health(_: Request) -> JSONResponse:
-        tb: Toolbox | None = state.get("toolbox")
         return JSONResponse({"status": "ok", "model": cfg.model, "gateway": cfg.gateway,
-                             "tools": sorted(tb.tools) if tb else []})
+                             "tools": sorted(toolbox.tools)})
 
     async def run(request: Request) -> JSONResponse:
         try:
@@ -50,7 +40,7 @@ def build_app(cfg: AgentConfig) -> Starlette:
         max_steps = body.get("max_steps", cfg.max_steps)
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not 1 <= max_steps <= 50:
             return error(400, "`max_steps` must be an integer from 1 to 50", param="max_steps")
-        agent = Agent(state["client"], cfg.model, state["toolbox"], max_steps=max_steps,
+        agent = Agent(client, cfg.model, toolbox, max_steps=max_steps,
                       system_prompt=cfg.system_prompt, stream=cfg.stream)
         try:
             result = await agent.run(question)
@@ -58,5 +48,4 @@ def build_app(cfg: AgentConfig) -> Starlette:
             return error(502, exc.message, type_="upstream_error", code=exc.code)
         return JSONResponse(result.as_dict())
 
-    return Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/run", run, methods=["POST"])],
-                     lifespan=lifespan)
+    return Starlette(routes=[Route("/health", health, methods=["GET"]), Route("/run", run, methods=["POST"])])

@@ -11,7 +11,7 @@ from typing import Any
 import openai
 
 from tiny_agents.errors import AgentError
-from tiny_agents.toolbox import ToolOutcome, Toolbox
+from tiny_agents.toolbox import Toolbox, ToolOutcome
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a home LLM mesh. Use the available tools when they help; "
@@ -121,6 +121,8 @@ class Agent:
                              code="gateway_error") from None
         except openai.APIConnectionError as exc:
             raise AgentError(f"gateway unreachable at {self.client.base_url}: {exc}", code="gateway_unreachable") from None
+        except openai.APIError as exc:  # e.g. an error event in the middle of a stream
+            raise AgentError(f"gateway error: {exc}", code="gateway_error") from None
 
 
 def _gateway_message(exc: openai.APIStatusError) -> str:

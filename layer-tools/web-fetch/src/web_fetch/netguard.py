@@ -47,7 +47,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             except OSError as exc:
                 raise Refused(f"DNS lookup failed for {host}: {exc}") from None
             if not ips:
-                raise Refused(f"DNS lookup for {host} returned no address")
+                raise Refused(f"DNS lookup for {host} returned no address") from None
         for ip in ips:
             check(host, ip, self._allow)
         return ips

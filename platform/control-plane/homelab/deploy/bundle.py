@@ -82,16 +82,11 @@ def _router(repo: Repo, host: str, router_current: str | None) -> list[Entry]:
 
 
 def _scripts(view: Repo) -> list[Entry]:
-    try:
-        restart = scripts.render_restart_all(view)
-    except CycleError as exc:
-        raise InputError.one("run.after", "services start after each other in a loop: "
-                                          f"{' -> '.join(exc.args[1])}") from None
     return [
         Entry("scripts/healthcheck.sh", scripts.render_healthcheck(view), "script",
               f"{SCRIPT_DIR}/healthcheck.sh", 0o755, source=scripts.HEALTHCHECK),
-        Entry("scripts/restart-all.sh", restart, "script", f"{SCRIPT_DIR}/restart-all.sh", 0o755,
-              source=scripts.RESTART_ALL),
+        Entry("scripts/restart-all.sh", scripts.render_restart_all(view), "script",
+              f"{SCRIPT_DIR}/restart-all.sh", 0o755, source=scripts.RESTART_ALL),
     ]
 
 
@@ -119,7 +114,7 @@ def plan_bundle(repo: Repo, host: str, router_current: str | None = None) -> Pla
     (its hand-tuned keys are preserved), or None for the default skeleton."""
     require_host(repo, host)
     view = host_view(repo, host)
-    try:
+    try:  # before anything else: the restart script needs the same order
         ordered = start_order(list(view.services.values()))
     except CycleError as exc:
         raise InputError.one("run.after", "services start after each other in a loop: "

@@ -12,6 +12,8 @@ from homelab.runtime import envfiles
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.secrets import service_env_files
 
+MARKER = "HOMELAB_SUPERVISED"
+
 # Set in every program: offline-safe and quiet whether or not CI=true is set.
 COMMON_ENV = {
     "UV_PYTHON_DOWNLOADS": "never",
@@ -36,6 +38,9 @@ def compose(repo: Repo, paths: RuntimePaths, service: str,
     spec = repo.services[service].spec
     env = dict(COMMON_ENV)
     env["HOMELAB_REPO"] = str(repo.root)
+    # Marks every process of this checkout's mesh (children inherit it), so `homelab down` can
+    # find leftovers even when supervisord itself died.
+    env[MARKER] = str(repo.root)
     env.update({v.name: v.default for v in spec.env if v.default is not None})
     env.update(runtime_provided(repo, paths, service))
     env.update({v.name: secrets[v.name] for v in spec.env if v.secret and secrets.get(v.name)})

@@ -21,7 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from homelab.addresses import start_order
 from homelab.load.repo import Repo
 from homelab.runtime import ports, prepare, secrets
-from homelab.runtime.environment import compose
+from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.hosts import local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.plan import Program, program_for, select
@@ -121,8 +121,13 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
             ours = ours and any(ports.descends_from(pid, sup_pid) for pid in owners)
         if not ours:
             who = f" (pid {', '.join(map(str, sorted(owners)))})" if owners else ""
-            problems.append(f"port {program.port} ({program.name}) is already in use by "
-                            f"another process{who}")
+            leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
+            if owners and owners <= leftovers:
+                problems.append(f"port {program.port} ({program.name}) is held by a leftover "
+                                f"process of this mesh{who}; run `homelab down` first")
+            else:
+                problems.append(f"port {program.port} ({program.name}) is already in use by "
+                                f"another process{who}")
     return problems
 
 
@@ -158,8 +163,10 @@ def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) 
             return "not known to supervisord"
         if state.state == "FATAL":
             return f"supervisord gave up after repeated failed starts (FATAL: {state.description})"
-        if state.state in ("STOPPED", "EXITED"):
-            return f"exited ({state.description})"
+        if state.state == "STOPPED":
+            return "stopped while starting"
+        # EXITED and BACKOFF are transient: supervisord restarts it (with backoff) until it
+        # either comes up, turns FATAL, or our timeout ends the wait.
         if target is not None:
             ok, last = probe_once(target)
             if ok:
@@ -288,12 +295,39 @@ def _print_access(mesh: Mesh, order: list[str], console: Console) -> None:
         console.print(f"key:     grep ^{key}= {rel} | cut -d= -f2-", markup=False, highlight=False)
 
 
+def _kill_leftovers(repo: Repo, pgids: set[int]) -> list[int]:
+    """Processes of this checkout's mesh still alive after supervisord is gone: members of the
+    programs' process groups, and anything carrying our environment marker (e.g. orphans of a
+    supervisord that was killed). TERM, then KILL after 5 s."""
+    def alive() -> list[int]:
+        return sorted(set(ports.process_group_members(pgids))
+                      | set(ports.marked_processes(MARKER, str(repo.root))))
+
+    found = alive()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not alive():
+            break
+    return found
+
+
 def down(repo: Repo, console: Console) -> int:
     paths = RuntimePaths(repo.root)
     sup = Supervisor(paths)
     with _locked(paths):
         if not sup.running():
-            console.print("mesh is not running", markup=False, highlight=False)
+            leftovers = _kill_leftovers(repo, set())
+            if leftovers:
+                console.print(f"supervisord was not running; stopped {len(leftovers)} leftover "
+                              f"process(es): {', '.join(map(str, leftovers))}", markup=False,
+                              highlight=False)
+            else:
+                console.print("mesh is not running", markup=False, highlight=False)
             return 0
         info = sup.info()
         pgids = {p.pid for p in info.values() if p.pid}  # supervisord makes each child a group leader
@@ -309,12 +343,9 @@ def down(repo: Repo, console: Console) -> int:
                 stopped += 1
                 console.print(f"  {name}  stopped", markup=False, highlight=False)
         sup.shutdown()
-        leftovers = ports.process_group_members(pgids)
-        for pid in leftovers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        leftovers = _kill_leftovers(repo, pgids)
         if leftovers:
-            console.print(f"warning: killed {len(leftovers)} leftover process(es): "
+            console.print(f"warning: stopped {len(leftovers)} leftover process(es): "
                           f"{', '.join(map(str, leftovers))}", markup=False, highlight=False)
         console.print(f"stopped {stopped} service(s) and supervisord", markup=False, highlight=False)
         return 0

@@ -92,3 +92,21 @@ def process_group_members(pgids: set[int]) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) in pgids:
             out.append(int(proc.name))
     return out
+
+
+def marked_processes(name: str, value: str) -> list[int]:
+    """Live pids whose environment has name=value (only processes we may inspect)."""
+    needle = f"{name}={value}".encode()
+    out = []
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == me:
+            continue
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    out.append(int(proc.name))
+        except OSError:
+            continue
+    return out

@@ -3,8 +3,8 @@ the real services without touching a developer's mesh on the contract ports.
 
 Copies contracts, mesh files and service sources (no .venv, caches, runtime state or local
 secrets), gives every service a free loopback port and rewrites the port everywhere it appears:
-SERVICE_SPEC.md, mesh/ports.yaml, mesh/mesh.yaml and the services' config/ files (e.g. the
-gateway's router.yaml). The copy's uv environments are created by `homelab up` from the uv cache.
+SERVICE_SPEC.md, mesh/ports.yaml, mesh/mesh.yaml, layer-level files (the MCP registry) and the
+services' config/ files (e.g. the gateway's router.yaml). The copy's uv environments are created by `homelab up` from the uv cache.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def copy_mesh(src: Path, dst: Path, services: list[str] | None = None) -> dict[s
     for svc in repo.services.values():
         if svc.name in keep:
             shutil.copytree(src / svc.rel_dir, dst / svc.rel_dir, ignore=_SKIP, symlinks=True)
+    for layer in src.glob("layer-*"):  # layer-level files, e.g. the MCP registry
+        for path in layer.iterdir():
+            if path.is_file():
+                (dst / layer.name).mkdir(exist_ok=True)
+                shutil.copy2(path, dst / layer.name / path.name)
     mapping = {svc.spec.port: free_port() for svc in repo.services.values() if svc.spec.port}
     new_ports = {svc.name: mapping[svc.spec.port] for svc in repo.services.values()
                  if svc.spec.port}
@@ -58,7 +63,7 @@ def copy_mesh(src: Path, dst: Path, services: list[str] | None = None) -> dict[s
     _rewrite(dst / "mesh/ports.yaml", [(re.compile(rf"\bport: {old}\b"), f"port: {new}")
                                        for old, new in mapping.items()])
     _rewrite(dst / "mesh/mesh.yaml", url_patterns)
-    for path in dst.glob("layer-*/*/config/*"):
+    for path in [*dst.glob("layer-*/*/config/*"), *dst.glob("layer-*/*.*")]:
         if path.is_file() and path.suffix in (".yaml", ".yml", ".json", ".example", ".env", ".toml"):
             _rewrite(path, url_patterns)
     load_repo(dst)  # the copy must still be a valid mesh

@@ -188,3 +188,23 @@ def test_check_passes_two_hosts_and_fails_without_the_approval(tmp_path: Path) -
     hl301 = [line for line in broken.stdout.splitlines() if " HL301 " in line]
     assert hl301 and all("ov-server" in line for line in hl301), broken.stdout
     assert "LAN-0900 is not in mesh/approvals.yaml" in hl301[0]
+
+
+def test_a_host_without_services_gets_a_valid_empty_bundle(mesh: TwoHosts, tmp_path: Path) -> None:
+    root = Path(shutil.copytree(mesh.root, tmp_path / "repo"))
+    mesh_file = root / "mesh/mesh.yaml"
+    mesh_file.write_text(mesh_file.read_text().replace(
+        "hosts:\n", "hosts:\n- {name: spare, address: 10.250.77.9, role: not used yet}\n", 1))
+    out = homelab(root, "bundle", "--host", "spare", "--out", str(tmp_path / "b"), "--no-check")
+    assert out.returncode == 0, out.stderr
+    bundle = tmp_path / "b"
+    assert not (bundle / "systemd").exists()
+    (tmp_path / "root").mkdir()
+    run = subprocess.run([str(bundle / "install.sh"), "--root", str(tmp_path / "root")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "note: no systemd units for host spare" in run.stdout
+    if shutil.which("shellcheck"):
+        lint = subprocess.run(["shellcheck", str(bundle / "install.sh")], capture_output=True,
+                              text=True, timeout=60)
+        assert lint.returncode == 0, lint.stdout

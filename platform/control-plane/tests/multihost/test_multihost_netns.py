@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -52,13 +53,14 @@ class Mesh:
     inf: Host
     keys: dict[str, str]
     logs: dict[str, Path]
+    baseline: set[tuple[str, str, str]]  # `check` violations of the unmodified copy
 
     def log(self, service: str) -> str:
         return self.logs[service].read_text(errors="replace")
 
 
 def _runnable(root: Path, repo: Repo) -> str | None:
-    """Why a service cannot run yet (being built by someone else), or None."""
+    """Why a service of the mesh cannot run from this checkout, or None."""
     for name in SERVICES:
         svc = repo.services.get(name)
         if svc is None:
@@ -66,10 +68,10 @@ def _runnable(root: Path, repo: Repo) -> str | None:
         folder = root / svc.rel_dir
         for need in ("pyproject.toml", "uv.lock"):
             if not (folder / need).is_file():
-                return f"{name} is not runnable yet: {svc.rel_dir}/{need} is missing"
+                return f"{name} cannot run: {svc.rel_dir}/{need} is missing"
         exe = svc.spec.run.command[0]
         if "/" in exe and not (folder / exe).is_file():
-            return f"{name} is not runnable yet: {svc.rel_dir}/{exe} is missing"
+            return f"{name} cannot run: {svc.rel_dir}/{exe} is missing"
     return None
 
 
@@ -97,6 +99,12 @@ def _env(repo: Repo, name: str, keys: dict[str, str], tmp: Path) -> dict[str, st
         (tmp / "ov-server.env").write_text("")  # not the machine's /etc/homelab-llm/ov-server.env
         env.update(OV_SERVER_ENV_FILE=str(tmp / "ov-server.env"), OV_SERVER_MODEL_DIR=str(tmp / "models"))
     return env
+
+
+def _violations(root: Path) -> set[tuple[str, str, str]]:
+    out = homelab(root, "check", "--json")
+    assert out.returncode in (0, 1), out.stderr
+    return {(v["path"], v["code"], v["message"]) for v in json.loads(out.stdout)["violations"]}
 
 
 def _curl(pair: Pair, host: Host, url: str, *, key: str | None = None, body: dict | None = None,
@@ -135,10 +143,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     tmp = tmp_path_factory.mktemp("netns")
     root = copy_checkout(tmp / "repo")
     if reason := _runnable(root, load_repo(root)):
-        pytest.skip(reason)
+        pytest.fail(reason)
     for name in SERVICES:  # before any namespace exists: there is no network inside them
         _sync(root / load_repo(root).services[name].rel_dir, VENVS / name)
 
+    baseline = _violations(root)
     pair = Pair.create()
     try:
         two = make_two_hosts(root, pair.a.address, pair.b.address)
@@ -149,7 +158,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
                 "OV_SERVER_API_KEY": secrets.token_hex(16),
                 "OPTILLM_PROXY_KEY": "optillm-" + secrets.token_hex(16)}
         mesh = Mesh(two, repo, pair, pair.a, pair.b, keys,
-                    {n: tmp / f"{n}.log" for n in SERVICES})
+                    {n: tmp / f"{n}.log" for n in SERVICES}, baseline)
         placed = {"ov-server": mesh.inf, "litellm-orch": mesh.gw, "optillm-proxy": mesh.gw}
         procs = {}
         for name in SERVICES:
@@ -175,11 +184,13 @@ def _served_from(mesh: Mesh, address: str) -> int:
 
 
 def test_contracts_place_the_services_on_two_hosts(mesh: Mesh) -> None:
+    """`homelab render` + `homelab check` accept the two-host mesh that is running: no violation
+    the unmodified checkout does not already have (none at all once the checkout is clean)."""
     spec = mesh.repo.services["ov-server"].spec
     assert (spec.host, spec.bind, spec.exposure) == ("inference", mesh.inf.address, "lan")
-    check = homelab(mesh.two.root, "check", "--json")
-    codes = {v["code"] for v in json.loads(check.stdout)["violations"]}
-    assert not {c for c in codes if c[:3] in ("HL2", "HL3", "HL4")} - {"HL403"}, check.stdout
+    assert mesh.repo.services["optillm-proxy"].spec.host == "gateway"
+    new = _violations(mesh.two.root) - mesh.baseline
+    assert not new, sorted(new)
 
 
 def test_a_completion_through_the_gateway_is_served_on_the_other_host(mesh: Mesh) -> None:
@@ -200,12 +211,20 @@ def test_a_client_on_the_inference_host_uses_the_gateway(mesh: Mesh) -> None:
 
 
 def test_optillm_alias_runs_through_the_gateway_and_back_across_hosts(mesh: Mesh) -> None:
+    """jerry-tiny-re2: gateway -> OptiLLM (gateway host loopback) -> gateway -> ov-server (other
+    host). The round trip is what is asserted; the answer's status is OptiLLM's call: it refuses
+    any upstream answer cut off by max_tokens (finish_reason "length"), and jerry-tiny's random
+    weights never emit end-of-sequence, so OptiLLM may answer 500 for that reason and no other."""
     before = _served_from(mesh, mesh.gw.address)
     rc, status, body = _curl(mesh.pair, mesh.gw, f"http://{mesh.gw.address}:4000/v1/chat/completions",
                              key=mesh.keys["LITELLM_MASTER_KEY"],
                              body={"model": "jerry-tiny-re2", **CHAT}, timeout=120)
-    assert (rc, status) == (0, 200), body + mesh.log("optillm-proxy")[-2000:]
-    assert _served_from(mesh, mesh.gw.address) > before
+    optillm_log = mesh.log("optillm-proxy")
+    assert rc == 0, body
+    assert _served_from(mesh, mesh.gw.address) > before, optillm_log[-2000:]
+    assert "POST /v1/chat/completions" in optillm_log  # werkzeug colours the line: no quote
+    if status != 200:
+        assert status == 500 and "truncated response" in optillm_log, body + optillm_log[-2000:]
 
 
 def test_optillm_is_unreachable_from_the_other_host_while_the_gateway_answers(mesh: Mesh) -> None:
@@ -228,9 +247,10 @@ def test_the_lan_bound_backend_demands_the_gateway_key(mesh: Mesh) -> None:
     assert (rc, status) == (0, 200), body
 
 
-def test_an_unapproved_lan_bind_fails_check(mesh: Mesh) -> None:
-    drop_approval(mesh.two.root)
-    out = homelab(mesh.two.root, "check")
+def test_an_unapproved_lan_bind_fails_check(mesh: Mesh, tmp_path: Path) -> None:
+    root = Path(shutil.copytree(mesh.two.root, tmp_path / "repo"))  # the running mesh stays as is
+    drop_approval(root)
+    out = homelab(root, "check")
     assert out.returncode == 1
     hl301 = [line for line in out.stdout.splitlines() if " HL301 " in line]
     assert hl301 and "ov-server" in hl301[0], out.stdout

@@ -150,3 +150,15 @@ def test_optional_service_failing_is_a_warning(tmp_path: Path) -> None:
         assert "fake-gw       healthy" in result.stdout
     finally:
         mesh.run("down")
+
+
+def test_down_cleans_up_after_a_dead_supervisord(fake_mesh: FakeMesh) -> None:
+    assert fake_mesh.run("up").exit_code == 0
+    pids = {s["pid"] for s in fake_mesh.status().values() if s["pid"]}
+    sup_pid = Supervisor(RuntimePaths(fake_mesh.root)).pid()
+    os.kill(sup_pid, signal.SIGKILL)  # the services are orphaned, still holding their ports
+    wait_for(lambda: not _alive(sup_pid), "supervisord to die")
+    result = fake_mesh.run("down")
+    assert result.exit_code == 0 and "leftover process(es)" in result.stdout
+    assert not any(_alive(pid) for pid in pids)
+    assert fake_mesh.run("up").exit_code == 0  # ports free again, a stale socket is no obstacle
