@@ -124,8 +124,8 @@ def violations(root: Path, base: str | None = None) -> list[Violation]:
     return run_checks(load_repo(root), base)
 
 
-def codes(root: Path, base: str | None = None) -> list[str]:
-    return [v.code for v in violations(root, base)]
+def by_code(root: Path, code: str) -> list[Violation]:
+    return [v for v in violations(root) if v.code == code]
 
 
 def edit(root: Path, rel: str, old: str, new: str, count: int = 1) -> None:

@@ -2,14 +2,10 @@
 
 from pathlib import Path
 
-from conftest import edit, git, rerender, violations
+from conftest import by_code, edit, git, rerender, violations
 
 OV = "layer-inference/ov/SERVICE_SPEC.md"
 ROUTER = "layer-gateway/gw/config/router.yaml"
-
-
-def by_code(mesh: Path, code: str) -> list:
-    return [v for v in violations(mesh) if v.code == code]
 
 
 def test_backend_missing_endpoint(mesh: Path) -> None:

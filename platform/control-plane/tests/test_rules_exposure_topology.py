@@ -2,15 +2,11 @@
 
 from pathlib import Path
 
-from conftest import edit, rerender, violations
+from conftest import by_code, edit, rerender, violations
 
 OV = "layer-inference/ov/SERVICE_SPEC.md"
 OPT = "layer-gateway/opt/SERVICE_SPEC.md"
 AGENT = "layer-orchestration/agent/SERVICE_SPEC.md"
-
-
-def by_code(mesh: Path, code: str) -> list:
-    return [v for v in violations(mesh) if v.code == code]
 
 
 def test_lan_bind_without_approval(mesh: Path) -> None:
