@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 import openai
-import pytest
-
 import procs
+import pytest
 
 
 @pytest.fixture(scope="session")

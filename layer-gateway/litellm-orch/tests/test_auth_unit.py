@@ -6,9 +6,8 @@ import asyncio
 
 import pytest
 from litellm.proxy._types import LitellmUserRoles, ProxyException
-from starlette.requests import Request
-
 from litellm_orch import auth
+from starlette.requests import Request
 
 
 def _request(path: str) -> Request:

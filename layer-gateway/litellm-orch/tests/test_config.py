@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import procs
 import pytest
 import yaml
-
-import procs
 
 ROUTER = procs.SERVICE / "config" / "router.yaml"
 EXPECTED_MODEL_LIST = [

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import openai
-import pytest
-
 import procs
+import pytest
 
 
 @pytest.mark.parametrize("key", ["sk-wrong-key", "not-even-sk", "x"])

@@ -6,9 +6,8 @@ import time
 
 import httpx
 import openai
-import pytest
-
 import procs
+import pytest
 
 
 def test_dead_backend_with_no_fallback_fails_cleanly(client: openai.OpenAI) -> None:

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-
 import procs
+import pytest
 
 CONNECT = re.compile(r'connect\(\d+, \{sa_family=(AF_INET6?|AF_UNIX|AF_NETLINK)[^}]*?'
                      r'(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"|sun_path=)')

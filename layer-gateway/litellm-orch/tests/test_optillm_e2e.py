@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import httpx
 import openai
-import pytest
-
 import procs
+import pytest
 
 # Backend calls per request (optillm 0.4.0), and the `n` of the first one.
 EXPECTED = {"jerry-tiny-moa": (3, 3), "jerry-tiny-re2": (1, 1), "jerry-tiny-bon": (4, 3)}

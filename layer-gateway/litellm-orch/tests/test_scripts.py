@@ -6,9 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import procs
+import pytest
 
 SCRIPTS = procs.SERVICE / "scripts"
 START = SCRIPTS / "start.sh"

@@ -8,8 +8,7 @@ import socket
 import subprocess
 
 import pytest
-
-from conftest import START, SERVICE, Running, clean_env
+from conftest import SERVICE, START, Running, clean_env
 
 
 def _listening_addresses(port: int) -> set[str]:

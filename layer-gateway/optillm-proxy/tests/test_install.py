@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from conftest import SERVICE, START, clean_env, start_optillm
+from conftest import SERVICE, START, start_optillm
 
 UNIT = SERVICE / "systemd" / "homelab-optillm-proxy.service"
 

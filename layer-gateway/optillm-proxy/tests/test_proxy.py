@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from conftest import MASTER, PROXY_KEY, Running
 
 BODY = {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "max_tokens": 32}

@@ -125,6 +125,15 @@ def gateway_url(backend_url, tmp_path_factory) -> str:
             proc.kill()
 
 
+def tool_python(name: str) -> str:
+    """The interpreter of layer-tools/<name>'s own environment (synced on first use)."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    out = subprocess.run(["uv", "run", "--frozen", "--project", str(REPO / "layer-tools" / name), "python", "-c",
+                          "import sys; print(sys.executable)"], env=env, capture_output=True, text=True,
+                         timeout=600, stdin=subprocess.DEVNULL, check=True)
+    return out.stdout.strip()
+
+
 def spec(path: Path, text: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
     (path / "SERVICE_SPEC.md").write_text("---\n" + textwrap.dedent(text).strip() + "\n---\n")
@@ -171,17 +180,19 @@ def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
         """)
     registry = root / "layer-tools" / "registry.yaml"
     registry.parent.mkdir()
-    tools = REPO / "layer-tools"
+    # The real tool servers, started with their own environment's interpreter: the same code the
+    # registry's `uv run --project ...` starts, minus uv's per-spawn overhead (dozens of spawns
+    # here). The `uv run` form itself is covered by test_config's real-registry test and the
+    # agent.json test.
+    web_fetch, mesh_status = tool_python("web-fetch"), tool_python("mesh-status")
     registry.write_text(yaml.safe_dump({"servers": {
         "web-fetch": {"purpose": "read pages", "transport": "streamable-http", "host": "local",
                       "url": "http://127.0.0.1:9/mcp", "port": 9,
-                      "stdio": {"command": "uv", "args": ["run", "--frozen", "--project", str(tools / "web-fetch"),
-                                                          "web-fetch", "--transport", "stdio"],
+                      "stdio": {"command": web_fetch, "args": ["-m", "web_fetch.cli", "--transport", "stdio"],
                                 "env": {"WEB_FETCH_ALLOW": "127.0.0.1"}}},
         "mesh-status": {"purpose": "the mesh", "transport": "streamable-http", "host": "local",
                         "url": "http://127.0.0.1:9/mcp", "port": 9,
-                        "stdio": {"command": "uv", "args": ["run", "--frozen", "--project", str(tools / "mesh-status"),
-                                                            "mesh-status", "--transport", "stdio"],
+                        "stdio": {"command": mesh_status, "args": ["-m", "mesh_status.cli", "--transport", "stdio"],
                                   "env": {"HOMELAB_REPO": str(root)}}},
     }}))
     return Mesh(root, gateway_url, backend_url, page_url, registry)

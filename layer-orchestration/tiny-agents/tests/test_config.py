@@ -201,3 +201,20 @@ def test_unreachable_tool_server_is_a_clear_error(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert "MCP server ghost" in proc.stderr and "is unreachable" in proc.stderr and reason in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_real_registry_stdio_servers_start_and_list_their_tools():
+    """The rendered registry's stdio commands (run from the repo root) really start the tools."""
+    import os
+    import subprocess
+    import sys
+
+    if not (REPO / "layer-tools" / "registry.yaml").exists():
+        pytest.skip("layer-tools/registry.yaml not rendered yet (uv run homelab render)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "VIRTUAL_ENV"))}
+    proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "tools"], env=env, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = {line.split("\t")[0]: line.split("\t")[1] for line in proc.stdout.splitlines()}
+    assert listed == {"fetch": "web-fetch", "list_models": "mesh-status", "service_health": "mesh-status",
+                      "topology": "mesh-status"}

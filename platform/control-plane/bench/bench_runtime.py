@@ -37,7 +37,8 @@ def serve_synthetic(n: int) -> tuple[list[Target], asyncio.AbstractEventLoop]:
     ready = threading.Event()
     items: list[Target] = []
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      delay: float) -> None:
         await reader.readuntil(b"\r\n\r\n")
         await asyncio.sleep(delay)
         body = b'{"status":"ok"}'

@@ -14,10 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .chat import complete, plan_request, start, stream
+from .chat import cancel_unfinished, complete, plan_request, start, stream
 from .config import Settings
 from .engine import ov_engine_factory
 from .errors import APIError, bad_request
@@ -163,8 +164,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_fac
         plan = plan_request(req, engine)
         choices, queue = start(engine, plan)
         if plan.stream:
+            # The background task also covers a client gone before the first
+            # chunk (the generator's own cleanup never runs then).
             return StreamingResponse(_sse(stream(plan, choices, queue)), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                                     background=BackgroundTask(cancel_unfinished, choices))
         result = await complete(plan, choices, queue, request.is_disconnected)
         if result is None:  # client gone; nobody will read this
             return JSONResponse({}, status_code=499)

@@ -151,6 +151,7 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
         presence_penalty=float(req.presence_penalty or 0.0),
         frequency_penalty=float(req.frequency_penalty or 0.0),
         json_schema=json_schema,
+        ignore_eos=engine.spec.ignore_eos,
     )
     return Plan(
         model=req.model, prompt_ids=prompt_ids, params=params, n=req.n or 1,
@@ -281,7 +282,8 @@ async def _progress(choices: list[Choice], wake: asyncio.Event) -> AsyncIterator
                 yield c, text, fin is not None
 
 
-def _cancel_all(choices: list[Choice]) -> None:
+def cancel_unfinished(choices: list[Choice]) -> None:
+    """Cancel every sequence that has not finished (idempotent)."""
     for c in choices:
         if c.seq is not None and c.finish_reason is None:
             c.seq.cancel()
@@ -299,7 +301,7 @@ async def complete(plan: Plan, choices: list[Choice], wake: asyncio.Event, disco
             await asyncio.sleep(0.25)
             if await disconnected():
                 gone = True
-                _cancel_all(choices)  # each sequence then finishes as "cancelled"
+                cancel_unfinished(choices)  # each sequence then finishes as "cancelled"
                 return
 
     watcher = asyncio.create_task(watch())
@@ -308,7 +310,7 @@ async def complete(plan: Plan, choices: list[Choice], wake: asyncio.Event, disco
             pass
     finally:
         watcher.cancel()
-        _cancel_all(choices)
+        cancel_unfinished(choices)
     if gone:
         return None
     errors = [c.error for c in choices if c.error]
@@ -375,4 +377,4 @@ async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> Asyn
                               "choices": [], "usage": _usage(plan, choices)})
         yield "[DONE]"
     finally:
-        _cancel_all(choices)
+        cancel_unfinished(choices)

@@ -41,6 +41,7 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     json_schema: str | None = None  # constrain the output to this JSON schema
+    ignore_eos: bool = False
 
 
 @dataclass
@@ -213,6 +214,8 @@ class OVEngine:
         g = self._ov_genai.GenerationConfig()
         g.max_new_tokens = p.max_new_tokens
         g.min_new_tokens = min(p.min_new_tokens, p.max_new_tokens)
+        # Never with structured output: the grammar ends generation with EOS.
+        g.ignore_eos = p.ignore_eos and p.json_schema is None
         if p.temperature > 0:
             g.do_sample = True
             g.temperature = p.temperature

@@ -7,14 +7,16 @@ import argparse
 import ipaddress
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from tiny_agents.config import DEFAULT_MAX_STEPS, AgentConfig, Options, resolve
 from tiny_agents.errors import AgentError
-from tiny_agents.loop import Agent
-from tiny_agents.toolbox import Toolbox, ToolOutcome
+
+if TYPE_CHECKING:  # the SDKs (openai, mcp) load lazily: --help, config errors and refusals stay fast
+    from tiny_agents.loop import Agent
+    from tiny_agents.toolbox import Toolbox, ToolOutcome
 
 EXAMPLES = """examples:
   tiny-agents run "is jerry-tiny up, and where does it run?"
@@ -65,21 +67,24 @@ def options(args: argparse.Namespace) -> Options:
 
 
 def _print_tool(kind: str, event: ToolOutcome | dict[str, Any]) -> None:
-    if kind == "call":
+    if isinstance(event, dict):  # kind == "call"
         print(f"\n[tool] {event['name']} {event['arguments']}", file=sys.stderr, flush=True)
     else:
-        assert isinstance(event, ToolOutcome)
         status = "error" if event.is_error else "ok"
         print(f"[tool] {event.name} -> {status}: {event.text[:200]}", file=sys.stderr, flush=True)
 
 
 def _agent(cfg: AgentConfig, toolbox: Toolbox, client, *, quiet: bool) -> Agent:
+    from tiny_agents.loop import Agent
+
     out = (lambda text: None) if quiet else (lambda text: print(text, end="", flush=True))
     return Agent(client, cfg.model, toolbox, max_steps=cfg.max_steps, system_prompt=cfg.system_prompt,
                  stream=cfg.stream, on_text=out, on_tool=_print_tool)
 
 
 async def cmd_run(cfg: AgentConfig, question: str, as_json: bool) -> int:
+    from tiny_agents.toolbox import Toolbox
+
     async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
         result = await _agent(cfg, toolbox, client, quiet=as_json).run(question)
     if as_json:
@@ -94,6 +99,8 @@ async def cmd_run(cfg: AgentConfig, question: str, as_json: bool) -> int:
 
 
 async def cmd_chat(cfg: AgentConfig) -> int:
+    from tiny_agents.toolbox import Toolbox
+
     async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
         agent = _agent(cfg, toolbox, client, quiet=False)
         history = agent.new_history()
@@ -121,6 +128,8 @@ async def cmd_chat(cfg: AgentConfig) -> int:
 
 
 async def cmd_tools(cfg: AgentConfig) -> int:
+    from tiny_agents.toolbox import Toolbox
+
     async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox:
         for tool in toolbox.tools.values():
             first = (tool.description.strip().splitlines() or [""])[0]
@@ -142,6 +151,7 @@ async def cmd_serve(cfg: AgentConfig, host: str, port: int) -> int:
     import uvicorn
 
     from tiny_agents.httpapi import build_app
+    from tiny_agents.toolbox import Toolbox
 
     async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
         server = uvicorn.Server(uvicorn.Config(build_app(cfg, toolbox, client), host=host, port=port,

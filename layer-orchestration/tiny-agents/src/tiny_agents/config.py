@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
-import openai
+from typing import TYPE_CHECKING
 
 from tiny_agents import agentjson, gateway, mesh, registry
 from tiny_agents.errors import AgentError
 from tiny_agents.servers import ServerConfig
+
+if TYPE_CHECKING:
+    import openai
 
 DEFAULT_MODEL = "jerry-tiny"
 DEFAULT_MAX_STEPS = 8
@@ -51,6 +52,9 @@ class AgentConfig:
     key_missing: bool = False
 
     def client(self) -> openai.AsyncOpenAI:
+        import httpx  # imported here: config errors and refusals should not pay for the SDK imports
+        import openai
+
         # trust_env=False: no proxy from the environment; the only LLM peer is the gateway.
         return openai.AsyncOpenAI(base_url=self.api_base, api_key=self.api_key, max_retries=0,
                                   timeout=httpx.Timeout(600, connect=10),

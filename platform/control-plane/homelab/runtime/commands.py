@@ -5,11 +5,14 @@ Exit codes: 0 fine, 1 something is down / failed to start, 2 unusable input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from functools import wraps
+from graphlib import CycleError
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +48,15 @@ def runtime_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Unrepresentable as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except CycleError as exc:
+            click.echo(f"error: run.after forms a cycle: {' -> '.join(exc.args[1])} "
+                       "(see `homelab check`, HL406)", err=True)
+            sys.exit(2)
         except (PrepareError, SupervisorError, lifecycle.UpError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except (xmlrpc.client.Error, OSError) as exc:
+            click.echo(f"error: talking to supervisord failed: {exc}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -113,6 +123,7 @@ def _uptime(seconds: int | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @input_errors_exit_2
+@runtime_errors
 def status(root: Path, host: str | None, as_json: bool) -> None:
     """Show this host's services: state, pid, uptime, port, health.
 
@@ -190,10 +201,8 @@ def logs(root: Path, name: str, follow: bool, lines: int) -> None:
             click.echo(line.decode(errors="replace"))
         if not follow:
             return
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends -f quietly
             _follow(path, fh)
-        except KeyboardInterrupt:
-            pass
 
 
 def _follow(path: Path, fh: Any) -> None:
@@ -219,6 +228,7 @@ def _follow(path: Path, fh: Any) -> None:
               help="Seconds per probe (default: each contract's health.timeout_s).")
 @click.pass_obj
 @input_errors_exit_2
+@runtime_errors
 def health(root: Path, as_json: bool, host: str | None, timeout_s: float | None) -> None:
     """Probe every health endpoint in the contracts at once.
 

@@ -22,6 +22,7 @@ from homelab.addresses import start_order
 from homelab.load.repo import Repo
 from homelab.runtime import ports, prepare, secrets
 from homelab.runtime.environment import MARKER, compose
+from homelab.runtime.envfiles import write_private
 from homelab.runtime.hosts import local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.plan import Program, program_for, select
@@ -75,7 +76,8 @@ def _locked(paths: RuntimePaths) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UpError("another `homelab up` or `homelab down` is running for this checkout") from None
+            raise UpError("another `homelab up` or `homelab down` is running for this "
+                          "checkout") from None
         yield
 
 
@@ -93,8 +95,8 @@ def missing_commands(mesh: Mesh, chosen: list[Program]) -> list[str]:
         else:
             found = shutil.which(exe, path=prepare.clean_env().get("PATH")) is not None
         if not found:
-            shown = Path(exe).relative_to(mesh.repo.root) if Path(exe).is_relative_to(
-                mesh.repo.root) else exe
+            path = Path(exe)
+            shown = path.relative_to(mesh.repo.root) if path.is_relative_to(mesh.repo.root) else exe
             problems.append(f"{program.name}: command not found or not executable: {shown}")
     return problems
 
@@ -189,13 +191,15 @@ def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
             last = lambda line, t=task, n=program.name: progress.update(  # noqa: E731
                 t, description=f"uv sync  {n}: {line[:70]}")
             seconds = prepare.sync(program, mesh.repo, last)
-            progress.update(task, completed=1, description=f"uv sync  {program.name} ({seconds:.1f} s)")
+            progress.update(task, completed=1,
+                            description=f"uv sync  {program.name} ({seconds:.1f} s)")
         for name, cmd in prepare.build_steps(chosen, mesh.paths):
             task = progress.add_task(f"build    {name}: tiny model", total=1)
             seconds = prepare.run_build(name, cmd, mesh.repo, lambda _line: None)
+            models = mesh.paths.models.relative_to(mesh.repo.root)
             progress.update(task, completed=1,
-                            description=f"build    {name}: tiny model in "
-                                        f"{mesh.paths.models.relative_to(mesh.repo.root)} ({seconds:.1f} s)")
+                            description=f"build    {name}: tiny model in {models} "
+                                        f"({seconds:.1f} s)")
 
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
@@ -221,18 +225,18 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
 
         old_conf = mesh.paths.conf.read_text() if mesh.paths.conf.exists() else None
         if old_conf != conf_text:
-            from homelab.runtime.envfiles import write_private
-
             write_private(mesh.paths.conf, conf_text)
         if not was_running:
             sup.start_daemon()
-            console.print(f"supervisord started (pid {sup.pid()}), config "
-                          f"{mesh.paths.conf.relative_to(repo.root)}", markup=False, highlight=False)
-        elif old_conf != conf_text:
+            conf = mesh.paths.conf.relative_to(repo.root)
+            console.print(f"supervisord started (pid {sup.pid()}), config {conf}",
+                          markup=False, highlight=False)
+        else:
+            # Always re-read: cheap, and a no-op when supervisord already has this config.
             changes = sup.apply_config()
-            restarted = [n for n in changes["changed"] if info.get(n) and info[n].state in LIVE_STATES]
             # A running program whose config changed was stopped by the update: start it again.
-            names += [n for n in restarted if n not in names]
+            names += [n for n in changes["changed"] if n not in names
+                      and info.get(n) and info[n].state in LIVE_STATES]
             for kind in ("added", "changed", "removed"):
                 if changes[kind]:
                     console.print(f"config {kind}: {', '.join(changes[kind])}", markup=False,
@@ -291,7 +295,8 @@ def _print_access(mesh: Mesh, order: list[str], console: Console) -> None:
         for path in secrets.service_env_files(mesh.repo, gateway):
             if key in prepare.envfiles.read(path):
                 source = path
-        rel = source.relative_to(mesh.repo.root) if source.is_relative_to(mesh.repo.root) else source
+        root = mesh.repo.root
+        rel = source.relative_to(root) if source.is_relative_to(root) else source
         console.print(f"key:     grep ^{key}= {rel} | cut -d= -f2-", markup=False, highlight=False)
 
 
@@ -330,9 +335,11 @@ def down(repo: Repo, console: Console) -> int:
                 console.print("mesh is not running", markup=False, highlight=False)
             return 0
         info = sup.info()
-        pgids = {p.pid for p in info.values() if p.pid}  # supervisord makes each child a group leader
+        # supervisord makes each child a process group leader: pid == pgid.
+        pgids = {p.pid for p in info.values() if p.pid}
         try:
-            order = [s.name for s in start_order([repo.services[n] for n in info if n in repo.services])]
+            known = [repo.services[n] for n in info if n in repo.services]
+            order = [s.name for s in start_order(known)]
         except Exception:  # noqa: BLE001 - a broken run.after must not block stopping
             order = []
         order += [n for n in info if n not in order]
@@ -347,5 +354,6 @@ def down(repo: Repo, console: Console) -> int:
         if leftovers:
             console.print(f"warning: stopped {len(leftovers)} leftover process(es): "
                           f"{', '.join(map(str, leftovers))}", markup=False, highlight=False)
-        console.print(f"stopped {stopped} service(s) and supervisord", markup=False, highlight=False)
+        console.print(f"stopped {stopped} service(s) and supervisord", markup=False,
+                      highlight=False)
         return 0

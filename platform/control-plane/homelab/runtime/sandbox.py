@@ -4,7 +4,9 @@ the real services without touching a developer's mesh on the contract ports.
 Copies contracts, mesh files and service sources (no .venv, caches, runtime state or local
 secrets), gives every service a free loopback port and rewrites the port everywhere it appears:
 SERVICE_SPEC.md, mesh/ports.yaml, mesh/mesh.yaml, layer-level files (the MCP registry) and the
-services' config/ files (e.g. the gateway's router.yaml). The copy's uv environments are created by `homelab up` from the uv cache.
+services' config/ files (e.g. the gateway's router.yaml). Machine-wide env files are replaced by
+an empty folder inside the copy. The copy's uv environments are created by `homelab up` from the
+uv cache (hard links: seconds, not a download).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def copy_mesh(src: Path, dst: Path, services: list[str] | None = None) -> dict[s
                                        for old, new in mapping.items()])
     _rewrite(dst / "mesh/mesh.yaml", url_patterns)
     for path in [*dst.glob("layer-*/*/config/*"), *dst.glob("layer-*/*.*")]:
-        if path.is_file() and path.suffix in (".yaml", ".yml", ".json", ".example", ".env", ".toml"):
+        if path.is_file() and path.suffix in (".yaml", ".yml", ".json", ".example", ".env",
+                                              ".toml"):
             _rewrite(path, url_patterns)
     load_repo(dst)  # the copy must still be a valid mesh
     return {name: port for name, port in new_ports.items() if name in keep}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -77,7 +78,8 @@ class Supervisor:
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.paths.conf)],
             env=env, cwd=self.paths.root, capture_output=True, text=True, timeout=timeout_s)
         if proc.returncode != 0:
-            raise SupervisorError(f"supervisord did not start: {(proc.stderr or proc.stdout).strip()}")
+            why = (proc.stderr or proc.stdout).strip()
+            raise SupervisorError(f"supervisord did not start: {why}")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.running():
@@ -92,10 +94,8 @@ class Supervisor:
         rpc = self.rpc
         added, changed, removed = rpc.reloadConfig()[0]
         for name in removed + changed:
-            try:
+            with contextlib.suppress(xmlrpc.client.Fault):
                 rpc.stopProcessGroup(name)
-            except xmlrpc.client.Fault:
-                pass
             rpc.removeProcessGroup(name)
         for name in changed + added:
             rpc.addProcessGroup(name)
@@ -124,10 +124,8 @@ class Supervisor:
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
         pid = self.pid()
-        try:
+        with contextlib.suppress(OSError, xmlrpc.client.Error):
             self.rpc.shutdown()
-        except (OSError, xmlrpc.client.Error):
-            pass
         deadline = time.monotonic() + timeout_s
         while pid and time.monotonic() < deadline and _alive(pid):
             time.sleep(0.1)

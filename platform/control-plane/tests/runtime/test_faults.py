@@ -64,7 +64,8 @@ env:
   - {{name: OV_SERVER_API_KEY, secret: true, file: {etc}/ov-server.env}}
 run:
   uv_project: ../ov-server
-  command: [uv, run, --project, ../ov-server, ov-server, serve, --host, "{{bind}}", --port, "{{port}}"]
+  command: [uv, run, --project, ../ov-server, ov-server, serve,
+            --host, "{{bind}}", --port, "{{port}}"]
 gateway_auth_env: OV_SERVER_API_KEY
 models:
   - {{name: jerry-spare, upstream_id: jerry-tiny}}
@@ -147,7 +148,8 @@ def test_foreign_port_names_service_and_starts_nothing(real_mesh: RealMesh) -> N
     with socket.create_server(("127.0.0.1", port)):
         result = real_mesh.run("up", *ONLY)
     assert result.exit_code == 1
-    assert f"error: port {port} (litellm-orch) is already in use by another process" in result.stderr
+    expected = f"error: port {port} (litellm-orch) is already in use by another process"
+    assert expected in result.stderr
     assert not (real_mesh.root / ".homelab/run/supervisor.sock").exists()
     for name in ("ov-server", "ov-spare"):
         with socket.socket() as probe:

@@ -76,6 +76,10 @@ def test_up_is_idempotent_restarts_crashes_and_down_leaves_nothing(fake_mesh: Fa
     assert fake_mesh.run("down").stdout.strip() == "mesh is not running"
     status = fake_mesh.run("status", "--json")
     assert status.exit_code == 1 and not json.loads(status.stdout)["supervisord"]
+    table = fake_mesh.run("health")
+    assert table.exit_code == 1  # required services are down
+    assert "fake-backend" in table.stdout and "connection refused" in table.stdout
+    assert "0/3 healthy, 2 required down" in table.stdout
 
 
 def test_down_kills_child_processes_of_a_service(tmp_path: Path) -> None:
@@ -162,3 +166,18 @@ def test_down_cleans_up_after_a_dead_supervisord(fake_mesh: FakeMesh) -> None:
     assert result.exit_code == 0 and "leftover process(es)" in result.stdout
     assert not any(_alive(pid) for pid in pids)
     assert fake_mesh.run("up").exit_code == 0  # ports free again, a stale socket is no obstacle
+
+
+def test_unusable_input_exits_2_without_starting(fake_mesh: FakeMesh) -> None:
+    etc = Path("/nonexistent/homelab-test")  # the fake backend's env file: not writable here
+    spec = fake_mesh.root / "layer-inference/fake-backend/SERVICE_SPEC.md"
+    text = spec.read_text()
+    spec.write_text(text.replace('default: "tiny"', 'default: "a ;b"'))
+    bad_value = fake_mesh.run("up")
+    assert bad_value.exit_code == 2
+    assert "fake-backend: env FAKE_MODE: contains whitespace followed by ';'" in bad_value.stderr
+    spec.write_text(text.replace("run:\n", "run:\n  after: [fake-gw]\n"))
+    cycle = fake_mesh.run("up")
+    assert cycle.exit_code == 2 and "run.after forms a cycle" in cycle.stderr
+    assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
+    assert not etc.exists()

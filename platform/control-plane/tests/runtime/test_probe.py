@@ -38,7 +38,8 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    httpd.handle_error = lambda *args: None  # the timed-out client has gone: a broken pipe is expected
+    # The timed-out client has gone: a broken pipe in the slow handler is expected.
+    httpd.handle_error = lambda *args: None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
