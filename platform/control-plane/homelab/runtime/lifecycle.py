@@ -135,7 +135,8 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
 
 def probe_once(target: Target) -> tuple[bool, str]:
     try:
-        with httpx.Client(trust_env=False, timeout=min(target.timeout_s, 5.0)) as client:
+        with httpx.Client(trust_env=False, timeout=min(target.timeout_s, 5.0),
+                          verify=target.url.startswith("https:")) as client:
             response = client.get(target.url, headers=target.headers)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
