@@ -8,13 +8,17 @@ Prints, from one run:
   2. Real-mesh sweep over the contracts of this checkout (whatever is running; refused
      connections count as fast probes), ratio to the slowest single probe.
   3. `homelab up --no-prepare` on a private copy of the checkout on free ports (environments
-     built first, not timed), time to all healthy, then `homelab down`.
+     built first, not timed), time to all healthy; the real-mesh sweep; then ov-server and the
+     gateway killed in turn, time until each is healthy again; then `homelab down`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,10 +72,13 @@ def serve_synthetic(n: int) -> tuple[list[Target], asyncio.AbstractEventLoop]:
 
 def sweep_figures(items: list[Target], repeats: int = 5) -> dict[str, float]:
     singles = []
-    for t in items:  # wall time of a one-target sweep: same overhead as the full sweep
-        start = time.perf_counter()
-        probe_all([t])
-        singles.append((time.perf_counter() - start) * 1000)
+    for t in items:  # wall time of a one-target sweep (same overhead), median of 3
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            probe_all([t])
+            times.append((time.perf_counter() - start) * 1000)
+        singles.append(statistics.median(times))
     sweeps = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -86,7 +93,7 @@ def sweep_figures(items: list[Target], repeats: int = 5) -> dict[str, float]:
 
 def show(title: str, fig: dict[str, float]) -> None:
     print(f"{title}: {fig['endpoints']} endpoints, sweep {fig['sweep_ms']:.0f} ms (median of 5), "
-          f"slowest single {fig['slowest_single_ms']:.0f} ms, sum of singles "
+          f"slowest single {fig['slowest_single_ms']:.0f} ms (median of 3), sum of singles "
           f"{fig['sum_singles_ms']:.0f} ms -> ratio to slowest {fig['ratio_to_slowest']:.2f}, "
           f"to sum {fig['ratio_to_sum']:.3f}")
 
@@ -94,6 +101,21 @@ def show(title: str, fig: dict[str, float]) -> None:
 def homelab(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from homelab.cli import main; main()",
                            "--repo", str(repo), *args], capture_output=True, text=True)
+
+
+def recovery(repo: Path, name: str, items: list[Target]) -> float:
+    """Crash a service and time until its health probe passes again."""
+    status = json.loads(homelab(repo, "status", "--json").stdout)
+    pid = next(s["pid"] for s in status["services"] if s["service"] == name)
+    target = next(t for t in items if t.service == name)
+    os.killpg(pid, signal.SIGKILL)
+    start = time.monotonic()
+    time.sleep(0.05)
+    while not probe_all([target])[0].ok:
+        if time.monotonic() - start > 600:
+            return float("nan")
+        time.sleep(0.1)
+    return time.monotonic() - start
 
 
 def bench_up(services: list[str] | None) -> None:
@@ -117,6 +139,10 @@ def bench_up(services: list[str] | None) -> None:
         if timed.returncode == 0:
             real = targets(load_repo(repo), local_host="local")
             show("real-mesh sweep (private copy, all up)", sweep_figures(real))
+            for name in ("ov-server", "litellm-orch"):
+                if any(t.service == name for t in real):
+                    print(f"{name} killed (SIGKILL to its process group): healthy again after "
+                          f"{recovery(repo, name, real):.1f} s (supervisord restart)")
         else:
             print(timed.stdout[-2000:], timed.stderr[-2000:])
         down = homelab(repo, "down")
@@ -131,6 +157,8 @@ def main() -> None:
                         help="start only these services in the up benchmark (repeatable)")
     args = parser.parse_args()
     items, _loop = serve_synthetic(args.endpoints)
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     show("synthetic sweep", sweep_figures(items))
     show("this checkout's contracts (whatever runs now)",
          sweep_figures(targets(load_repo(ROOT), local_host="local")))

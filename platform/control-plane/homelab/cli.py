@@ -57,6 +57,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
       homelab render                # rewrite every derived file from the contracts
       homelab new backend jerry-box --model jerry-qwen=qwen2.5-7b
       homelab up / status / down    # run the mesh on this machine
+      homelab bundle --host gpu-box --out /tmp/gpu-box   # deploy bundle for one host
     """
     ctx.obj = (repo or repo_root()).resolve()
 

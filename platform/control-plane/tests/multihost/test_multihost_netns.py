@@ -31,7 +31,7 @@ from .netns import Host, Pair, unavailable
 from .twohost import TwoHosts, copy_checkout, drop_approval, homelab, make_two_hosts
 
 SERVICES = ("ov-server", "litellm-orch", "optillm-proxy")
-START_TIMEOUT_S = 150
+START_TIMEOUT_S = 180  # ~6-30 s normally; more only on a machine busy with other work
 # Synced environments survive between runs (they are hard links into uv's cache): a rerun only
 # reinstalls each service's own package.
 VENVS = Path(os.environ.get("HOMELAB_MULTIHOST_VENVS")
@@ -95,6 +95,8 @@ def _env(repo: Repo, name: str, keys: dict[str, str], tmp: Path) -> dict[str, st
         env["UV_CACHE_DIR"] = os.environ["UV_CACHE_DIR"]
     env.update({v.name: v.default for v in spec.env if v.default is not None})
     env.update({v.name: keys[v.name] for v in spec.env if v.name in keys})
+    if name == "litellm-orch":
+        env["LITELLM_LOG"] = "INFO"  # start.sh defaults to ERROR: a failed start would say nothing
     if name == "ov-server":
         (tmp / "ov-server.env").write_text("")  # not the machine's /etc/homelab-llm/ov-server.env
         env.update(OV_SERVER_ENV_FILE=str(tmp / "ov-server.env"), OV_SERVER_MODEL_DIR=str(tmp / "models"))
