@@ -126,7 +126,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
         return cfg, 2
     if name == "+metrics":
         # One worker: with several, LiteLLM switches prometheus to multiprocess mode, and start-up
-        # hung in that mode here. Compare it with +settings (also one worker).
+        # took over 120 s in that mode here. Compare it with +settings (also one worker).
         cfg["litellm_settings"]["callbacks"] = ["prometheus"]
         return cfg, 1
     raise SystemExit(f"bench: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")

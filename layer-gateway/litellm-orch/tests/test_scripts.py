@@ -12,7 +12,7 @@ import pytest
 SCRIPTS = procs.SERVICE / "scripts"
 START = SCRIPTS / "start.sh"
 CHECK = SCRIPTS / "health-check.sh"
-UNIT = procs.SERVICE / "systemd" / "homelab-litellm-orch.service"
+UNIT = Path(__file__).resolve().parents[3] / "platform/ops/systemd/homelab-litellm-orch.service"  # rendered by homelab
 
 
 def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess:

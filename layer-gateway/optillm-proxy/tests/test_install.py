@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import SERVICE, START, start_optillm
 
-UNIT = SERVICE / "systemd" / "homelab-optillm-proxy.service"
+UNIT = Path(__file__).resolve().parents[3] / "platform/ops/systemd/homelab-optillm-proxy.service"  # rendered by homelab
 
 
 @pytest.mark.parametrize("heavy", ["torch", "transformers", "gradio", "spacy", "litellm"])

@@ -78,6 +78,9 @@ class Test(Strict):
 class Systemd(Strict):
     unit: Annotated[str, Field(pattern=r"^[a-z0-9@._-]+\.service$")]
     user: str = "homelab"
+    # Variables the unit must never pass on, even if an env file sets them (e.g. OPTILLM_API_KEY,
+    # which switches OptiLLM into local inference).
+    unset_env: list[EnvName] = []
 
 
 class Model(Strict):
