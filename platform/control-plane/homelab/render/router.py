@@ -66,18 +66,19 @@ def _model_list_block(repo: Repo) -> list[str]:
     return text.splitlines()
 
 
-def _split_model_list(lines: list[str]) -> tuple[list[str], list[str], bool]:
-    """(lines before the top-level model_list block, lines after it, whether it existed)."""
+def _split_model_list(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(lines before the top-level model_list block, lines after it); a file without the block
+    gets it after its leading comments."""
     start = next((i for i, l in enumerate(lines) if TOP_KEY.match(l) and l.startswith("model_list:")), None)
     if start is None:
         head = 0
         while head < len(lines) and (not lines[head].strip() or lines[head].startswith("#")):
             head += 1
-        return lines[:head], lines[head:], False
+        return lines[:head], lines[head:]
     end = next((j for j in range(start + 1, len(lines)) if TOP_KEY.match(lines[j])), len(lines))
     while end > start + 1 and (lines[end - 1].startswith("#") or not lines[end - 1].strip()):
         end -= 1  # comments right above the next key belong to that key
-    return lines[:start], lines[end:], True
+    return lines[:start], lines[end:]
 
 
 def render_router(repo: Repo, current: str | None) -> str:
@@ -86,7 +87,7 @@ def render_router(repo: Repo, current: str | None) -> str:
     data = yamlio.parse(text, path)  # syntax errors with their line, before touching anything
     if data is not None and not isinstance(data, dict):
         raise InputError.one(path, "expected a YAML mapping at the top level", 1)
-    before, after, _ = _split_model_list(text.splitlines())
+    before, after = _split_model_list(text.splitlines())
     rest = "\n".join(after) + "\n" if after else ""
     rest = _set_fallbacks(repo, rest, path)
     return "\n".join([*before, *_model_list_block(repo)]) + "\n" + rest
