@@ -17,15 +17,12 @@ EXPECTED = {"jerry-tiny-moa": (3, 3), "jerry-tiny-re2": (1, 1), "jerry-tiny-bon"
 
 @pytest.mark.parametrize("alias", sorted(EXPECTED))
 def test_approach_alias_makes_the_expected_backend_calls(client: openai.OpenAI, alias: str, calls) -> None:
-    try:
-        resp = client.chat.completions.create(
-            model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=16)
-        assert resp.choices and isinstance(resp.choices[0].message.content, str)
-    except openai.InternalServerError as exc:
-        # re2 refuses an answer that ended on max_tokens, and the built-in random-weight model
-        # always does (finish_reason "length"). The error must still come back clean.
-        assert alias == "jerry-tiny-re2", exc
-        assert "Traceback" not in exc.response.text and set(exc.response.json()["error"]) >= {"message", "type"}
+    # Every approach refuses (or drops) an answer that ended on max_tokens. The built-in
+    # model ends by itself (EOS), mostly within ~20 tokens and in no measured case past
+    # ~100, so 256 leaves the tiny model to stop first with overwhelming probability.
+    resp = client.chat.completions.create(
+        model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=256)
+    assert resp.choices and isinstance(resp.choices[0].message.content, str)
     made = calls()
     count, first_n = EXPECTED[alias]
     assert len(made) == count, made

@@ -1,10 +1,16 @@
 """Benchmark: server overhead, concurrency scaling and time to first token.
 
 Run from the service folder:  CI=true uv run python bench/bench_server.py
-Everything is measured in this one run, on the built-in jerry-tiny model
-(written to a temp dir), against a server subprocess on a free loopback port.
+Everything is measured in this one run against a server subprocess on a free
+loopback port, for two models written to a temp dir: the built-in jerry-tiny
+(a token costs ~0.1 ms, so fixed per-token costs dominate) and a larger
+synthetic model from the same builder (`--hidden 1024 --layers 8` by
+default, ~165 MB: same tokenizer and template, random F16 weights; a token
+costs ~5 ms on 2 cores, like a small real model; 512x4 measured only
+~0.6 ms/token). `--hidden 0` skips the larger model. Both are written to a
+temp dir that is removed at the end.
 
-Prints:
+Prints, for each model:
 - in-process tokens/s (openvino_genai.LLMPipeline, same prompt, same length),
   tokens/s streamed through the server at concurrency 1, and their ratio
   (target >= 0.9);
@@ -21,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -35,9 +42,9 @@ os.environ.setdefault("CI", "true")
 
 from conftest import start_server, stop_server
 
-from ov_server.tiny_model import build_tiny_model
+from ov_server.registry import ModelSpec, builtin_spec
+from ov_server.tiny_model import DEFAULT_SHAPE, Shape, build_tiny_model
 
-MODEL = "jerry-tiny"
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 
 
@@ -68,12 +75,9 @@ def in_process_tps(model_path: Path, tokens: int, runs: int) -> float:
     return statistics.median(rates)
 
 
-def in_process_cb_tps(model_path: Path, tokens: int, runs: int) -> float:
+def in_process_cb_tps(model_path: Path, spec: ModelSpec, tokens: int, runs: int) -> float:
     """The server's own engine (ContinuousBatchingPipeline, same settings),
     driven in-process: separates engine cost from HTTP/streaming cost."""
-    from ov_server.registry import builtin_spec
-
-    spec = builtin_spec()
     import openvino_genai as ov_genai
 
     sc = ov_genai.SchedulerConfig()
@@ -103,10 +107,12 @@ def in_process_cb_tps(model_path: Path, tokens: int, runs: int) -> float:
     return statistics.median(rates)
 
 
-async def one_stream(client: httpx.AsyncClient, tokens: int) -> tuple[int, float, float]:
+async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> tuple[int, float, float]:
     """Returns (completion tokens, seconds, time to first content)."""
-    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
-            "stream_options": {"include_usage": True}}
+    # ignore_eos: the random models end their answers by themselves; the
+    # benchmark needs exactly `tokens` tokens, like the in-process runs.
+    body = {"model": model, "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True}, "ignore_eos": True}
     t0 = time.perf_counter()
     ttft = None
     usage = 0
@@ -123,15 +129,15 @@ async def one_stream(client: httpx.AsyncClient, tokens: int) -> tuple[int, float
     return usage, time.perf_counter() - t0, ttft or 0.0
 
 
-async def run_concurrency(base: str, conc: int, per_client: int, tokens: int) -> tuple[float, list[float]]:
+async def run_concurrency(base: str, model: str, conc: int, per_client: int, tokens: int) -> tuple[float, list[float]]:
     limits = httpx.Limits(max_connections=conc + 2)
-    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
-        await one_stream(client, 8)  # warm-up
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+        await one_stream(client, model, 8)  # warm-up
         results: list[tuple[int, float, float]] = []
 
         async def worker() -> None:
             for _ in range(per_client):
-                results.append(await one_stream(client, tokens))
+                results.append(await one_stream(client, model, tokens))
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(conc)))
@@ -140,48 +146,92 @@ async def run_concurrency(base: str, conc: int, per_client: int, tokens: int) ->
     return total / wall, [r[2] for r in results]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokens", type=int, default=512, help="completion tokens per request")
-    ap.add_argument("--requests", type=int, default=8, help="requests per client")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating in-process/server rounds at concurrency 1")
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="ov-bench-"))
-    model_path = build_tiny_model(tmp / "models")
-    server = start_server(tmp)
-    load_before = os.getloadavg()[0]
+def measure(tmp: Path, name: str, model_path: Path, spec: ModelSpec, registry: str | None,
+            tokens: int, requests: int, rounds: int) -> dict[str, float]:
+    """All figures for one model, against its own server subprocess."""
+    env = {"OV_SERVER_REGISTRY": registry} if registry else None
+    server = start_server(tmp / name, env)
     try:
         # Alternate in-process and server rounds so that background load on a
         # shared machine hits both sides alike; report medians.
         inproc_r, cb_r, c1_r, ttfts = [], [], [], []
-        for _ in range(args.rounds):
-            inproc_r.append(in_process_tps(model_path, args.tokens, runs=3))
-            cb_r.append(in_process_cb_tps(model_path, args.tokens, runs=3))
-            rate, tt = asyncio.run(run_concurrency(server.base, 1, args.requests, args.tokens))
+        for _ in range(rounds):
+            inproc_r.append(in_process_tps(model_path, tokens, runs=3))
+            cb_r.append(in_process_cb_tps(model_path, spec, tokens, runs=3))
+            rate, tt = asyncio.run(run_concurrency(server.base, name, 1, requests, tokens))
             c1_r.append(rate)
             ttfts += tt
-        inproc = statistics.median(inproc_r)
-        inproc_cb = statistics.median(cb_r)
-        rates: dict[int, float] = {1: statistics.median(c1_r)}
+        out = {"inproc": statistics.median(inproc_r), "inproc_cb": statistics.median(cb_r),
+               "c1": statistics.median(c1_r), "ttft": statistics.median(ttfts)}
         for conc in (4, 8):
-            rates[conc] = asyncio.run(run_concurrency(server.base, conc, args.requests, args.tokens))[0]
+            out[f"c{conc}"] = asyncio.run(run_concurrency(server.base, name, conc, requests, tokens))[0]
     finally:
         stop_server(server)
+    return out
 
-    print(f"model: built-in {MODEL} ({model_path.stat().st_size // 1024} KiB), {args.tokens} tokens/request, "
-          f"greedy, {os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
-    print(f"in-process LLMPipeline            : {inproc:8.0f} tokens/s")
-    print(f"in-process ContinuousBatching     : {inproc_cb:8.0f} tokens/s   (the server's engine, no HTTP)")
-    print(f"server, streamed, concurrency 1   : {rates[1]:8.0f} tokens/s")
-    print(f"server / in-process CB            : {rates[1] / inproc_cb:8.2f}")
-    print(f"server overhead ratio (c1/inproc) : {rates[1] / inproc:8.2f}   (target >= 0.9)")
+
+def report(title: str, tokens: int, r: dict[str, float]) -> None:
+    print(f"== {title}: {tokens} tokens/request, greedy, ignore_eos")
+    print(f"in-process LLMPipeline            : {r['inproc']:8.0f} tokens/s   ({1000 / r['inproc']:.2f} ms/token)")
+    print(f"in-process ContinuousBatching     : {r['inproc_cb']:8.0f} tokens/s   (the server's engine, no HTTP)")
+    print(f"server, streamed, concurrency 1   : {r['c1']:8.0f} tokens/s")
+    print(f"server / in-process CB            : {r['c1'] / r['inproc_cb']:8.2f}")
+    print(f"server overhead ratio (c1/inproc) : {r['c1'] / r['inproc']:8.2f}   (target >= 0.9)")
     for conc in (1, 4, 8):
-        print(f"aggregate, concurrency {conc}          : {rates[conc]:8.0f} tokens/s")
-    print(f"concurrency ratio c4/c1           : {rates[4] / rates[1]:8.2f}")
-    print(f"concurrency ratio c8/c1           : {rates[8] / rates[1]:8.2f}   (target >= 3)")
-    print(f"time to first token p50, c1       : {statistics.median(ttfts) * 1000:8.1f} ms")
+        print(f"aggregate, concurrency {conc}          : {r[f'c{conc}']:8.0f} tokens/s")
+    print(f"concurrency ratio c4/c1           : {r['c4'] / r['c1']:8.2f}")
+    print(f"concurrency ratio c8/c1           : {r['c8'] / r['c1']:8.2f}   (target >= 3)")
+    print(f"time to first token p50, c1       : {r['ttft'] * 1000:8.1f} ms")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=512, help="completion tokens per request (built-in model)")
+    ap.add_argument("--requests", type=int, default=8, help="requests per client (built-in model)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating in-process/server rounds at concurrency 1")
+    ap.add_argument("--hidden", type=int, default=1024, help="hidden size of the larger synthetic model (0 = skip it)")
+    ap.add_argument("--layers", type=int, default=8, help="layers of the larger synthetic model")
+    ap.add_argument("--large-tokens", type=int, default=128, help="completion tokens per request (larger model)")
+    ap.add_argument("--large-requests", type=int, default=4, help="requests per client (larger model)")
+    args = ap.parse_args()
+    if args.hidden and (args.hidden % DEFAULT_SHAPE.heads or args.hidden < 16 or args.layers < 1):
+        ap.error(f"--hidden must be a multiple of {DEFAULT_SHAPE.heads} (>= 16) and --layers >= 1")
+
+    tmp = Path(tempfile.mkdtemp(prefix="ov-bench-"))
+    load_before = os.getloadavg()[0]
+
+    try:
+        runs = measure_all(tmp, args)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the larger model is ~165 MB
+
+    print(f"{os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
+          "figures are medians within this run only")
+    for title, tokens, r in runs:
+        report(title, tokens, r)
     return 0
+
+
+def measure_all(tmp: Path, args: argparse.Namespace) -> list[tuple[str, int, dict[str, float]]]:
+    runs: list[tuple[str, int, dict[str, float]]] = []
+    tiny_path = build_tiny_model(tmp / "models")
+    tiny = measure(tmp, "jerry-tiny", tiny_path, builtin_spec(), None, args.tokens, args.requests, args.rounds)
+    runs.append((f"built-in jerry-tiny (hidden {DEFAULT_SHAPE.hidden}, {DEFAULT_SHAPE.layers} layers, "
+                 f"{tiny_path.stat().st_size // 1024} KiB)", args.tokens, tiny))
+
+    if args.hidden:
+        shape = Shape(hidden=args.hidden, layers=args.layers, ffn=2 * args.hidden)
+        name = f"jerry-bench-{shape.hidden}x{shape.layers}"
+        big_path = build_tiny_model(tmp / "models" / f"{name}.gguf", shape)
+        # Default OpenVINO properties (all cores), as a real model would run;
+        # the same spec drives the in-process ContinuousBatching figure.
+        spec = ModelSpec(path=str(big_path), default_max_tokens=args.large_tokens)
+        reg = tmp / "bench-models.yaml"
+        reg.write_text(f"models:\n  {name}:\n    path: {big_path}\n")
+        big = measure(tmp, name, big_path, spec, str(reg), args.large_tokens, args.large_requests, args.rounds)
+        runs.append((f"synthetic {name} (hidden {shape.hidden}, {shape.layers} layers, ffn {shape.ffn}, "
+                     f"{big_path.stat().st_size // 1024} KiB)", args.large_tokens, big))
+    return runs
 
 
 if __name__ == "__main__":

@@ -63,6 +63,12 @@ def test_invalid_json(http, raw):
         ({"model": MODEL, "messages": HELLO, "stop": [""]}, "stop[0]"),
         ({"model": MODEL, "messages": HELLO, "stop": ["a"] * 100}, "stop"),
         ({"model": MODEL, "messages": HELLO, "stream": "yes"}, "stream"),
+        ({"model": MODEL, "messages": HELLO, "ignore_eos": "yes"}, "ignore_eos"),
+        ({"model": MODEL, "messages": HELLO, "ignore_eos": 1}, "ignore_eos"),
+        ({"model": MODEL, "messages": HELLO, "min_tokens": -1}, "min_tokens"),
+        ({"model": MODEL, "messages": HELLO, "min_tokens": "3"}, "min_tokens"),
+        ({"model": MODEL, "messages": HELLO, "min_tokens": 10, "max_tokens": 5}, "min_tokens"),
+        ({"model": MODEL, "messages": HELLO, "min_tokens": 65}, "min_tokens"),
         ({"model": MODEL, "messages": HELLO, "logprobs": True}, "logprobs"),
         ({"model": MODEL, "messages": HELLO, "logit_bias": {"5": 10}}, "logit_bias"),
         ({"model": MODEL, "messages": HELLO, "tools": "x"}, "tools"),
@@ -140,6 +146,8 @@ bodies = st.fixed_dictionaries(
         "tool_choice": st.sampled_from(["none", "auto", "required"]) | json_values,
         "response_format": json_values,
         "stream_options": json_values,
+        "ignore_eos": st.booleans() | json_values,
+        "min_tokens": st.integers(-2, 30) | json_values,
     },
 )
 

@@ -8,6 +8,9 @@ import pytest
 
 MODEL = "jerry-tiny"
 HELLO = [{"role": "user", "content": "Hello!"}]
+# The built-in model ends its answers by itself (EOS); tests that need an
+# exact length use the vLLM-style extension to run to max_tokens.
+FULL = {"extra_body": {"ignore_eos": True}}
 
 
 def test_health_and_models(http, client):
@@ -19,7 +22,7 @@ def test_health_and_models(http, client):
 
 
 def test_plain_chat_returns_text_and_usage(client):
-    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=12)
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=12, **FULL)
     assert r.id.startswith("chatcmpl-") and r.object == "chat.completion" and r.created > 0
     assert r.model == MODEL
     choice = r.choices[0]
@@ -59,7 +62,7 @@ def test_unique_ids(client):
 
 def test_streaming_matches_usage(client):
     chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=10, stream=True,
-                                                 stream_options={"include_usage": True}))
+                                                 stream_options={"include_usage": True}, **FULL))
     assert len({c.id for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -86,7 +89,7 @@ def test_stream_ends_with_done(http):
 
 
 def test_seed_reproducible_and_differs(client):
-    kw = dict(model=MODEL, messages=HELLO, max_tokens=30, temperature=1.0, top_p=0.9)
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=30, temperature=1.0, top_p=0.9, **FULL)
     a = client.chat.completions.create(seed=7, **kw).choices[0].message.content
     b = client.chat.completions.create(seed=7, **kw).choices[0].message.content
     c = client.chat.completions.create(seed=8, **kw).choices[0].message.content
@@ -96,7 +99,7 @@ def test_seed_reproducible_and_differs(client):
 
 def test_any_integer_seed_is_accepted(client):
     for seed in (-1, 0, 2**40, -(2**63)):
-        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2, seed=seed)
+        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2, seed=seed, **FULL)
         assert r.usage.completion_tokens == 2
 
 
@@ -114,7 +117,7 @@ def test_unseeded_sampling_varies(client):
 
 @pytest.mark.parametrize("as_list", [False, True])
 def test_stop_is_exact_and_excluded(client, as_list):
-    kw = dict(model=MODEL, messages=HELLO, max_tokens=60, temperature=1.0, seed=11)
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=60, temperature=1.0, seed=11, **FULL)
     full = client.chat.completions.create(**kw).choices[0].message.content
     stop = full[20:23]
     cut = full.find(stop)
@@ -129,31 +132,32 @@ def test_stop_is_exact_and_excluded(client, as_list):
 
 
 def test_n_choices(client):
-    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3)
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3, **FULL)
     assert [c.index for c in r.choices] == list(range(8))
     texts = [c.message.content for c in r.choices]
     assert all(texts) and len(set(texts)) > 1
     assert r.usage.completion_tokens == 64
-    again = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3)
+    again = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=8, temperature=1.0, seed=3,
+                                           **FULL)
     assert [c.message.content for c in again.choices] == texts
 
 
 def test_n_streamed(client):
     chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=5, n=3, stream=True,
-                                                 stream_options={"include_usage": True}))
+                                                 stream_options={"include_usage": True}, **FULL))
     finished = sorted(c.choices[0].index for c in chunks if c.choices and c.choices[0].finish_reason)
     assert finished == [0, 1, 2]
     assert chunks[-1].usage.completion_tokens == 15
 
 
 def test_max_completion_tokens(client):
-    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=4)
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_completion_tokens=4, **FULL)
     assert r.usage.completion_tokens == 4
 
 
 def test_penalties_accepted(client):
     r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4, presence_penalty=0.5,
-                                       frequency_penalty=0.5)
+                                       frequency_penalty=0.5, **FULL)
     assert r.usage.completion_tokens == 4
 
 
@@ -161,3 +165,48 @@ def test_json_response_format(client):
     r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=200, temperature=0,
                                        response_format={"type": "json_object"})
     assert isinstance(json.loads(r.choices[0].message.content), dict)
+
+
+def _finish_and_tokens(r):
+    return r.choices[0].finish_reason, r.usage.completion_tokens
+
+
+def test_answers_end_by_themselves(client):
+    """EOS is calibrated: sampled answers usually stop well before max_tokens."""
+    results = [_finish_and_tokens(client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": f"question {i}"}], max_tokens=64, temperature=1.0, seed=i))
+        for i in range(20)]
+    stopped = [n for reason, n in results if reason == "stop"]
+    assert len(stopped) >= 15, results
+    assert all(3 <= n < 64 for n in stopped), results  # min_new_tokens=3 of the built-in entry
+
+
+def test_greedy_answers_end_too(client):
+    for i in range(5):
+        r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"greedy {i}"}],
+                                           max_tokens=64, temperature=0)
+        assert r.choices[0].finish_reason == "stop", i
+        assert r.choices[0].message.content
+
+
+def test_ignore_eos_forces_length_and_min_tokens_holds(client):
+    for i in range(5):
+        kw = dict(model=MODEL, messages=[{"role": "user", "content": f"question {i}"}], temperature=1.0, seed=i)
+        r = client.chat.completions.create(max_tokens=40, extra_body={"ignore_eos": True}, **kw)
+        assert _finish_and_tokens(r) == ("length", 40)
+        r = client.chat.completions.create(max_tokens=60, extra_body={"min_tokens": 30}, **kw)
+        assert r.usage.completion_tokens >= 30
+    # ignore_eos: false is the default here; it must not be forced on
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=64, temperature=0,
+                                       extra_body={"ignore_eos": False})
+    assert r.choices[0].finish_reason == "stop"
+
+
+def test_min_tokens_does_not_break_structured_output(client):
+    """The grammar ends JSON with EOS; a minimum length must not forbid it
+    (OpenVINO then samples from an all-masked distribution: NUL bytes)."""
+    for extra in ({"min_tokens": 20}, {"min_tokens": 20, "ignore_eos": True}):
+        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=60, temperature=0,
+                                           response_format={"type": "json_object"}, extra_body=extra)
+        assert isinstance(json.loads(r.choices[0].message.content), dict)
+        assert r.choices[0].finish_reason == "stop"

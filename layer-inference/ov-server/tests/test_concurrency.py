@@ -17,7 +17,7 @@ def test_concurrent_streams_interleave(server):
 
     def run(k: int) -> None:
         barrier.wait()
-        body = {"model": MODEL, "messages": HELLO, "max_tokens": 4000, "stream": True}
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 4000, "stream": True, "ignore_eos": True}
         with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=60) as r:
             for i, line in enumerate(r.iter_lines()):
                 if line.startswith("data:"):
@@ -44,7 +44,7 @@ def test_requests_run_in_the_engine_at_the_same_time(server):
     started = threading.Barrier(5)
 
     def run() -> None:
-        body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True, "ignore_eos": True}
         with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
             assert r.status_code == 200
             started.wait()
@@ -74,7 +74,8 @@ def test_concurrent_non_streamed_all_complete(client):
     results = []
 
     def run() -> None:
-        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=50, n=2)
+        r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=50, n=2,
+                                           extra_body={"ignore_eos": True})
         results.append(r)
 
     threads = [threading.Thread(target=run) for _ in range(6)]
@@ -94,7 +95,7 @@ def _model_stats(server):
 def test_stream_disconnect_cancels_generation(server):
     wait_until(lambda: _model_stats(server)["active_requests"] == 0)
     before = _model_stats(server)["generated_tokens"]
-    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True}
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True, "ignore_eos": True}
     with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=60) as r:
         n = 0
         for line in r.iter_lines():
@@ -114,7 +115,7 @@ def test_stream_disconnect_cancels_generation(server):
 def test_non_streamed_disconnect_cancels_generation(server):
     wait_until(lambda: _model_stats(server)["active_requests"] == 0)
     before = _model_stats(server)["generated_tokens"]
-    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "n": 4}
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "n": 4, "ignore_eos": True}
     try:
         httpx.post(server.base + "/v1/chat/completions", json=body, timeout=0.5)
     except httpx.TimeoutException:
@@ -124,5 +125,5 @@ def test_non_streamed_disconnect_cancels_generation(server):
 
 
 def test_server_keeps_serving_after_disconnects(client):
-    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3)
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=3, extra_body={"ignore_eos": True})
     assert r.usage.completion_tokens == 3

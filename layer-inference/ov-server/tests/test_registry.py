@@ -18,6 +18,7 @@ BASE = """models:
   jerry-tiny:
     builtin: jerry-tiny
     min_new_tokens: 1
+    ignore_eos: true                 # registry default for requests: run to max_tokens
     default_max_tokens: 16
 """
 
@@ -64,7 +65,8 @@ def test_hot_reload_add_break_remove(reg_server, tmp_path):
                    "  broken:\n    path: /nonexistent/model.gguf\n"
                    "  bad-device:\n    path: m2.gguf\n    device: NOSUCHDEVICE\n")
     assert wait_until(lambda: "jerry-copy" in model_ids(s))
-    assert c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3).usage.completion_tokens == 3
+    r = c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3, extra_body={"ignore_eos": True})
+    assert r.usage.completion_tokens == 3
     assert wait_until(lambda: s.health().status_code == 503)
     h = s.health().json()
     assert wait_until(lambda: "bad-device" in s.health().json().get("errors", {}))

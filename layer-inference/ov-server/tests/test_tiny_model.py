@@ -45,3 +45,30 @@ def test_no_telemetry_files_written(tmp_path):
             f"e = OVEngine('jerry-tiny', builtin_spec(), Path({str(tmp_path / 'm')!r})); e.close()")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert list((tmp_path / "home").iterdir()) == []
+
+
+def test_shape_parameter_keeps_default_and_scales(tmp_path):
+    """The benchmark's larger model comes from the same builder; the default
+    shape must still give exactly the built-in model."""
+    import gguf
+    import numpy as np
+
+    from ov_server.tiny_model import DEFAULT_SHAPE, EOS_TOKEN, EOS_WEIGHT, Shape
+
+    default = build_tiny_model(tmp_path / "a")
+    assert digest(build_tiny_model(tmp_path / "b", DEFAULT_SHAPE)) == digest(default)
+    big = build_tiny_model(tmp_path / "big.gguf", Shape(hidden=128, layers=3, ffn=256))
+    readers = {p: gguf.GGUFReader(str(p)) for p in (default, big)}
+
+    def field(r, key):
+        return r.fields[key].parts[-1][0]
+
+    assert field(readers[big], "llama.embedding_length") == 128 and field(readers[big], "llama.block_count") == 3
+    toks = [r.fields["tokenizer.ggml.tokens"] for r in readers.values()]
+    vocab = [[bytes(f.parts[i]).decode() for i in f.data] for f in toks]
+    assert vocab[0] == vocab[1]
+    eos = vocab[0].index(EOS_TOKEN)
+    for r in readers.values():
+        out = next(t for t in r.tensors if t.name == "output.weight")
+        row = np.asarray(out.data)[eos]
+        assert row[0] == EOS_WEIGHT and not row[1:].any()  # EOS hangs on the constant channel only

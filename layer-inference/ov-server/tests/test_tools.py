@@ -22,7 +22,8 @@ MSGS = [{"role": "user", "content": "weather in Paris?"}]
 
 
 def test_auto_without_call_returns_plain_text(client):
-    r = client.chat.completions.create(model=MODEL, messages=MSGS, tools=TOOLS, max_tokens=10)
+    r = client.chat.completions.create(model=MODEL, messages=MSGS, tools=TOOLS, max_tokens=10,
+                                       extra_body={"ignore_eos": True})
     c = r.choices[0]
     assert c.message.tool_calls is None
     assert c.message.content

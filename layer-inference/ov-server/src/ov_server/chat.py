@@ -138,6 +138,13 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
             f"{len(prompt_ids) + max_tokens} tokens ({len(prompt_ids)} in the messages, {max_tokens} in the completion).",
             param=max_param, code="context_length_exceeded")
 
+    if req.min_tokens is not None and req.min_tokens > max_tokens:
+        raise bad_request(f"min_tokens={req.min_tokens} is larger than max_tokens ({max_tokens})", param="min_tokens")
+    # The model's min_new_tokens is a floor (it keeps answers non-empty);
+    # a request can only raise it.
+    min_new = max(engine.spec.min_new_tokens, req.min_tokens or 0)
+    ignore_eos = engine.spec.ignore_eos if req.ignore_eos is None else req.ignore_eos
+
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     if any(s == "" for s in stops):
         raise bad_request("stop strings must not be empty", param="stop")
@@ -146,12 +153,12 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
         temperature=1.0 if req.temperature is None else float(req.temperature),
         top_p=1.0 if req.top_p is None else float(req.top_p),
         seed=req.seed,
-        min_new_tokens=engine.spec.min_new_tokens,
+        min_new_tokens=min_new,
         stop=stops,
         presence_penalty=float(req.presence_penalty or 0.0),
         frequency_penalty=float(req.frequency_penalty or 0.0),
         json_schema=json_schema,
-        ignore_eos=engine.spec.ignore_eos,
+        ignore_eos=ignore_eos,
     )
     return Plan(
         model=req.model, prompt_ids=prompt_ids, params=params, n=req.n or 1,

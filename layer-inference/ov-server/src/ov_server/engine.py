@@ -213,9 +213,13 @@ class OVEngine:
     def _config(self, p: SamplingParams) -> Any:
         g = self._ov_genai.GenerationConfig()
         g.max_new_tokens = p.max_new_tokens
-        g.min_new_tokens = min(p.min_new_tokens, p.max_new_tokens)
-        # Never with structured output: the grammar ends generation with EOS.
-        g.ignore_eos = p.ignore_eos and p.json_schema is None
+        # Neither with structured output: the grammar ends generation with EOS
+        # (and never allows it before a complete value, so the answer is not
+        # empty); forbidding EOS once the value is complete leaves no allowed
+        # token at all, and the sampler then emits garbage past the JSON.
+        structured = p.json_schema is not None
+        g.min_new_tokens = 0 if structured else min(p.min_new_tokens, p.max_new_tokens)
+        g.ignore_eos = p.ignore_eos and not structured
         if p.temperature > 0:
             g.do_sample = True
             g.temperature = p.temperature

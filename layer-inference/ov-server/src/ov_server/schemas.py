@@ -127,3 +127,8 @@ class ChatCompletionRequest(_Strict):
     top_logprobs: StrictInt | None = None
     logit_bias: dict[str, Any] | None = None
     user: StrictStr | None = None
+    # vLLM-compatible extensions (not in OpenAI's API; send via extra_body):
+    # ignore_eos runs to max_tokens (or a stop string) regardless of EOS;
+    # min_tokens forbids EOS before that many tokens (stop strings still cut).
+    ignore_eos: StrictBool | None = None
+    min_tokens: Annotated[StrictInt, Field(ge=0)] | None = None

@@ -214,19 +214,16 @@ def test_a_client_on_the_inference_host_uses_the_gateway(mesh: Mesh) -> None:
 
 def test_optillm_alias_runs_through_the_gateway_and_back_across_hosts(mesh: Mesh) -> None:
     """jerry-tiny-re2: gateway -> OptiLLM (gateway host loopback) -> gateway -> ov-server (other
-    host). The round trip is what is asserted; the answer's status is OptiLLM's call: it refuses
-    any upstream answer cut off by max_tokens (finish_reason "length"), and jerry-tiny's random
-    weights never emit end-of-sequence, so OptiLLM may answer 500 for that reason and no other."""
+    host), answered. OptiLLM refuses upstream answers cut off by max_tokens; jerry-tiny ends its
+    answers by itself after ~10 tokens, so a generous max_tokens makes that a non-issue."""
     before = _served_from(mesh, mesh.gw.address)
     rc, status, body = _curl(mesh.pair, mesh.gw, f"http://{mesh.gw.address}:4000/v1/chat/completions",
                              key=mesh.keys["LITELLM_MASTER_KEY"],
-                             body={"model": "jerry-tiny-re2", **CHAT}, timeout=120)
+                             body={"model": "jerry-tiny-re2", **CHAT, "max_tokens": 256}, timeout=120)
     optillm_log = mesh.log("optillm-proxy")
-    assert rc == 0, body
+    assert (rc, status) == (0, 200), body + optillm_log[-2000:]
     assert _served_from(mesh, mesh.gw.address) > before, optillm_log[-2000:]
     assert "POST /v1/chat/completions" in optillm_log  # werkzeug colours the line: no quote
-    if status != 200:
-        assert status == 500 and "truncated response" in optillm_log, body + optillm_log[-2000:]
 
 
 def test_optillm_is_unreachable_from_the_other_host_while_the_gateway_answers(mesh: Mesh) -> None:
