@@ -78,6 +78,7 @@ class Sequence:
         self._pending = False
         self.handle: Any = None
         self.done = False
+        self.cancelled = False  # set from the request side; the handle may then refuse reads
 
     def push(self, event: Event) -> None:
         with self._lock:
@@ -104,6 +105,7 @@ class Sequence:
 
     def cancel(self) -> None:
         if not self.done and self.handle is not None:
+            self.cancelled = True
             self.handle.cancel()
 
 
@@ -185,6 +187,7 @@ class OVEngine:
         sc.enable_prefix_caching = opts.enable_prefix_caching
         self._pipe = ov_genai.ContinuousBatchingPipeline(str(path), sc, spec.device, dict(spec.properties))
         self._tok = self._pipe.get_tokenizer()
+        self._reasons = ov_genai.GenerationFinishReason
         self.context_length = spec.context_length or read_context_length(path) or DEFAULT_CONTEXT
         self.generated_tokens = 0
         self._seqs: list[Sequence] = []
@@ -259,9 +262,6 @@ class OVEngine:
         return seq
 
     def _run(self) -> None:
-        status = self._ov_genai.GenerationStatus
-        reasons = self._ov_genai.GenerationFinishReason
-        none = reasons.NONE
         while True:
             with self._cv:
                 while not self._seqs and not self._closing:
@@ -280,34 +280,52 @@ class OVEngine:
                         s.push(Finish("error", f"generation failed: {exc}"))
                 continue
             for s in seqs:
-                # Hot path (runs once per token per sequence): few binding calls.
-                h = s.handle
-                reason = none
-                if h.can_read():
-                    ids: list[int] = []
-                    for out in h.read().values():
-                        ids += out.generated_ids
-                        fr = out.finish_reason
-                        if fr != none:
-                            reason = fr
-                    if ids:
-                        self.generated_tokens += len(ids)
-                        s.push(Tokens(ids))
-                    if reason == none:
-                        continue  # still running
-                st = h.get_status()
-                if st == status.RUNNING:
+                try:
+                    fin = self._advance(s)
+                except Exception as exc:  # the worker must outlive any one request
+                    # Typically a handle cancelled by its client between two calls, which then
+                    # refuses reads: that request ends here; every other request goes on.
+                    if s.cancelled:
+                        fin = Finish("cancelled")
+                    else:
+                        log.exception("model %s: reading a sequence failed", self.model_id)
+                        fin = Finish("error", f"generation failed: {exc}")
+                if fin is None:
                     continue
-                if st == status.FINISHED:
-                    fin = Finish("length" if reason == reasons.LENGTH else "stop")
-                elif st == status.IGNORED:
-                    fin = Finish("error", "request could not be scheduled (KV cache too small for the prompt)")
-                else:  # CANCEL / STOP: the client went away
-                    fin = Finish("cancelled")
                 with self._cv:
                     if s in self._seqs:
                         self._seqs.remove(s)
                 s.push(fin)
+
+    def _advance(self, s: Sequence) -> Finish | None:
+        """Hand over what `s` produced in the last step; its Finish once it is done, else None.
+
+        Hot path (once per token per sequence): few binding calls.
+        """
+        reasons = self._reasons
+        h = s.handle
+        reason = reasons.NONE
+        if h.can_read():
+            ids: list[int] = []
+            for out in h.read().values():
+                ids += out.generated_ids
+                fr = out.finish_reason
+                if fr != reasons.NONE:
+                    reason = fr
+            if ids:
+                self.generated_tokens += len(ids)
+                s.push(Tokens(ids))
+            if reason == reasons.NONE:
+                return None  # still running
+        st = h.get_status()
+        status = self._ov_genai.GenerationStatus
+        if st == status.RUNNING:
+            return None
+        if st == status.FINISHED:
+            return Finish("length" if reason == reasons.LENGTH else "stop")
+        if st == status.IGNORED:
+            return Finish("error", "request could not be scheduled (KV cache too small for the prompt)")
+        return Finish("cancelled")  # CANCEL / STOP: the client went away
 
     def close(self) -> None:
         """Stop taking requests; the worker exits once running ones finish."""
