@@ -16,10 +16,16 @@ URL_RE = re.compile(r"https?://[^\s\"'<>`)]+")
 CLIENT_MAY_CALL = {"gateway", "mcp-tool"}
 
 
+LOCALHOST_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
 def _netloc(url: str) -> tuple[str, int | None] | None:
+    """(host, port) to compare addresses; `localhost` is 127.0.0.1 (it resolves there)."""
     try:
         parts = urlsplit(url)
-        return (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        host = parts.hostname or ""
+        return ("127.0.0.1" if host in LOCALHOST_NAMES else host,
+                parts.port or (443 if parts.scheme == "https" else 80))
     except ValueError:
         return None
 
