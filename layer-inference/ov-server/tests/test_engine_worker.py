@@ -1,4 +1,5 @@
-"""The engine's worker thread survives a handle that refuses reads.
+"""The engine's worker thread survives cancelled handles: one that refuses reads, one that
+OpenVINO reports as out of memory.
 
 A client that disconnects cancels its generation handle from the request side; if that lands
 between the worker's `can_read()` and `read()`, OpenVINO raises ("GenerationHandle cannot be used
@@ -106,3 +107,34 @@ def test_worker_survives_a_handle_that_refuses_reads() -> None:
         eng.close()
         worker.join(10)
     assert not worker.is_alive()
+
+
+def test_cancel_between_steps_is_a_cancel_not_an_out_of_memory_error(tmp_path) -> None:
+    """A stop string matched on text cancels the handle from the request side. When that lands
+    between two steps and the request is alone, OpenVINO's next step has nothing to schedule and
+    marks the request IGNORED (its out-of-memory status). Seen in CI as a 500 "KV cache too small"
+    on a 23-token prompt; the real pipeline reproduces it deterministically here."""
+    import numpy as np
+    import openvino as ov
+
+    from ov_server.engine import SamplingParams
+    from ov_server.tiny_model import build_tiny_model
+
+    eng = _engine()
+    eng._pipe = ov_genai.ContinuousBatchingPipeline(str(build_tiny_model(tmp_path)), ov_genai.SchedulerConfig(), "CPU", {})
+    seq = Sequence(lambda: None)
+    config = eng._config(SamplingParams(max_new_tokens=50, ignore_eos=True))
+    seq.handle = eng._pipe.add_request(1, ov.Tensor(np.asarray([[1, 2, 3, 4]], dtype=np.int64)), config)
+    eng._pipe.step()
+    eng._pipe.step()
+    assert eng._advance(seq) is None  # running, tokens handed over
+    seq.cancel()
+    eng._pipe.step()
+    assert seq.handle.get_status() == ov_genai.GenerationStatus.IGNORED  # the trap itself
+    fin = None
+    for _ in range(3):  # as the worker does: read what is there, step, read again
+        fin = eng._advance(seq)
+        if fin is not None:
+            break
+        eng._pipe.step()
+    assert fin is not None and (fin.reason, fin.message) == ("cancelled", "")

@@ -323,9 +323,11 @@ class OVEngine:
             return None
         if st == status.FINISHED:
             return Finish("length" if reason == reasons.LENGTH else "stop")
-        if st == status.IGNORED:
+        # A handle cancelled between two steps, alone in the pipeline, leaves a step with nothing to
+        # schedule, which OpenVINO reports as out of memory (IGNORED): it was still our cancel.
+        if st == status.IGNORED and not s.cancelled:
             return Finish("error", "request could not be scheduled (KV cache too small for the prompt)")
-        return Finish("cancelled")  # CANCEL / STOP: the client went away
+        return Finish("cancelled")  # CANCEL / STOP: the client went away or a stop string matched
 
     def close(self) -> None:
         """Stop taking requests; the worker exits once running ones finish."""
