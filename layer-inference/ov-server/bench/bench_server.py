@@ -216,8 +216,9 @@ def measure_all(tmp: Path, args: argparse.Namespace) -> list[tuple[str, int, dic
     runs: list[tuple[str, int, dict[str, float]]] = []
     tiny_path = build_tiny_model(tmp / "models")
     tiny = measure(tmp, "jerry-tiny", tiny_path, builtin_spec(), None, args.tokens, args.requests, args.rounds)
-    runs.append((f"built-in jerry-tiny (hidden {DEFAULT_SHAPE.hidden}, {DEFAULT_SHAPE.layers} layers, "
-                 f"{tiny_path.stat().st_size // 1024} KiB)", args.tokens, tiny))
+    title = (f"built-in jerry-tiny (hidden {DEFAULT_SHAPE.hidden}, {DEFAULT_SHAPE.layers} layers, "
+             f"{tiny_path.stat().st_size // 1024} KiB)")
+    runs.append((title, args.tokens, tiny))
 
     if args.hidden:
         shape = Shape(hidden=args.hidden, layers=args.layers, ffn=2 * args.hidden)
@@ -229,8 +230,9 @@ def measure_all(tmp: Path, args: argparse.Namespace) -> list[tuple[str, int, dic
         reg = tmp / "bench-models.yaml"
         reg.write_text(f"models:\n  {name}:\n    path: {big_path}\n")
         big = measure(tmp, name, big_path, spec, str(reg), args.large_tokens, args.large_requests, args.rounds)
-        runs.append((f"synthetic {name} (hidden {shape.hidden}, {shape.layers} layers, ffn {shape.ffn}, "
-                     f"{big_path.stat().st_size // 1024} KiB)", args.large_tokens, big))
+        title = (f"synthetic {name} (hidden {shape.hidden}, {shape.layers} layers, ffn {shape.ffn}, "
+                 f"{big_path.stat().st_size // 1024} KiB)")
+        runs.append((title, args.large_tokens, big))
     return runs
 
 

@@ -107,6 +107,7 @@ def test_worker_survives_a_handle_that_refuses_reads() -> None:
         eng.close()
         worker.join(10)
     assert not worker.is_alive()
+    assert ok_done.is_set() and [e.reason for e in ok_events if isinstance(e, Finish)] == ["length"]
 
 
 def test_cancel_between_steps_is_a_cancel_not_an_out_of_memory_error(tmp_path) -> None:

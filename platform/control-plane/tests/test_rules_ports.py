@@ -25,7 +25,7 @@ def test_port_differs_from_ledger(mesh: Path) -> None:
 def test_port_belongs_to_another_service(mesh: Path) -> None:
     edit(mesh, SPEC, f"port: {port_of(mesh, 'ov')}", f"port: {port_of(mesh, 'opt')}")
     found = [v for v in violations(mesh) if v.code == "HL202"]
-    assert len(found) == 1 and f"belongs to opt in the ledger, not ov" in found[0].message
+    assert len(found) == 1 and "belongs to opt in the ledger, not ov" in found[0].message
 
 
 def test_two_services_on_one_port(mesh: Path) -> None:
