@@ -1,5 +1,6 @@
-"""An mcp 1.x client (its own environment, tests/mcp1) against this 2.x server, over stdio and
-streamable HTTP: agents still on the 1.x SDK (e.g. huggingface_hub's tiny-agents) can use it."""
+"""An mcp 1.x client (its own environment, platform/testing/mcp1-client) against this 2.x server,
+over stdio and streamable HTTP: agents still on the 1.x SDK (e.g. huggingface_hub's tiny-agents)
+can use it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CMD, server_env
 
-MCP1 = Path(__file__).parent / "mcp1"
+MCP1 = Path(__file__).resolve().parents[3] / "platform" / "testing" / "mcp1-client"
 
 
 def client_v1(*target: str, tool: str, args: dict) -> dict:
