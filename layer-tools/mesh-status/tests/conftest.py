@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -139,3 +143,31 @@ def fake_repo(tmp_path: Path, probe_port: int) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+CMD = [sys.executable, "-m", "mesh_status.cli"]
+
+
+def env_for(root: Path) -> dict[str, str]:
+    return {**os.environ, "HOMELAB_REPO": str(root)}
+
+
+@pytest.fixture
+def http_server(fake_repo: Path):
+    """The real server process over streamable HTTP on a free port; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env_for(fake_repo),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -7,13 +7,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import free_port
-from test_transports import CMD, env_for
+from conftest import CMD, env_for
 
 MCP1 = Path(__file__).resolve().parents[3] / "platform" / "testing" / "mcp1-client"
 
@@ -29,31 +26,11 @@ def client_v1(env: dict[str, str], *target: str, tool: str, args: dict) -> dict:
     return json.loads(proc.stdout)
 
 
-@pytest.fixture
-def http_server(fake_repo):
-    port = free_port()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env_for(fake_repo),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
-        time.sleep(0.1)
-    yield f"{base}/mcp"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_mcp1_client_asks_where_a_model_runs(transport, fake_repo, request):
     env = env_for(fake_repo)
     target = ("stdio", *CMD, "--transport", "stdio") if transport == "stdio" else \
-        ("http", request.getfixturevalue("http_server"))
+        ("http", request.getfixturevalue("http_server") + "/mcp")
     models = client_v1(env, *target, tool="list_models", args={})
     assert models["server"] == "mesh-status" and models["is_error"] is False
     assert set(models["tools"]) == {"list_models", "service_health", "topology"}

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import CMD, env_for
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
-CMD = [sys.executable, "-m", "mesh_status.cli"]
-
-
-def env_for(root) -> dict[str, str]:
-    return {**os.environ, "HOMELAB_REPO": str(root)}
 
 
 async def exercise(client: Client) -> None:
@@ -34,29 +26,12 @@ async def test_stdio(fake_repo):
         await exercise(client)
 
 
-async def test_streamable_http_and_health(fake_repo):
-    port = free_port()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env_for(fake_repo),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = httpx.get(base + "/health", timeout=1)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
-            time.sleep(0.1)
-        assert r.json() == {"status": "ok", "service": "mesh-status"}
-        async with Client(f"{base}/mcp") as client:
-            await exercise(client)
-        initialize_like_a_1x_client(base)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+async def test_streamable_http_and_health(http_server):
+    r = httpx.get(http_server + "/health", timeout=5)
+    assert r.json() == {"status": "ok", "service": "mesh-status"}
+    async with Client(f"{http_server}/mcp") as client:
+        await exercise(client)
+    initialize_like_a_1x_client(http_server)
 
 
 def test_bad_input_without_traceback(tmp_path):
