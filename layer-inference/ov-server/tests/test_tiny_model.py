@@ -29,6 +29,22 @@ def test_cli_prints_path(tmp_path):
     assert out.stdout.strip() == str(tmp_path / FILE_NAME)
 
 
+def test_cli_without_out_writes_where_serve_looks(tmp_path):
+    """No OUT: OV_SERVER_MODEL_DIR from the environment, else from the env file, as `serve` reads it."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OV_SERVER_")}
+    env_file = tmp_path / "ov.env"
+    env_file.write_text(f"OV_SERVER_MODEL_DIR={tmp_path / 'from-file'}\n")
+    cmd = [sys.executable, "-m", "ov_server.cli", "build-tiny-model", "--env-file", str(env_file)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == str(tmp_path / "from-file" / FILE_NAME)
+    env["OV_SERVER_MODEL_DIR"] = str(tmp_path / "from-env")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == str(tmp_path / "from-env" / FILE_NAME)
+    assert (tmp_path / "from-env" / FILE_NAME).is_file()
+
+
 def test_template_is_chatml_with_tools():
     assert "<|im_start|>" in CHAT_TEMPLATE and "<tool_call>" in CHAT_TEMPLATE
 

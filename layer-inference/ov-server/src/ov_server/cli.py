@@ -11,6 +11,7 @@ from .config import ConfigError, load_settings
 EPILOG = """examples:
   ov-server serve --host 127.0.0.1 --port 4010
   ov-server serve --host 127.0.0.1 --port 4010 --registry /etc/homelab-llm/ov-models.yaml
+  ov-server build-tiny-model                  # into OV_SERVER_MODEL_DIR, where `serve` looks
   ov-server build-tiny-model ~/.cache/homelab-llm/models
 """
 
@@ -27,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--env-file", help="env file (default /etc/homelab-llm/ov-server.env, or OV_SERVER_ENV_FILE)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     b = sub.add_parser("build-tiny-model", help="write the built-in jerry-tiny GGUF (idempotent)")
-    b.add_argument("out", metavar="OUT_DIR_OR_FILE", help="directory, or a path ending in .gguf")
+    b.add_argument("out", metavar="OUT_DIR_OR_FILE", nargs="?",
+                   help="directory, or a path ending in .gguf (default: OV_SERVER_MODEL_DIR, as `serve` resolves it)")
+    b.add_argument("--env-file", help="env file (default /etc/homelab-llm/ov-server.env, or OV_SERVER_ENV_FILE)")
     return p
 
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         from .tiny_model import build_tiny_model
 
-        print(build_tiny_model(args.out))
+        print(build_tiny_model(args.out or load_settings(args.env_file).model_dir))
         return 0
     except ConfigError as exc:
         print(f"ov-server: error: {exc}", file=sys.stderr)

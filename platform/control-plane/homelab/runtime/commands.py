@@ -81,7 +81,8 @@ def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | No
     """Start this host's services, each healthy before the next.
 
     \b
-    Creates each service's uv environment, builds the built-in tiny model, renders
+    Creates each service's uv environment, runs the contracts' run.prepare steps (ov-server
+    builds the built-in tiny model), renders
     .homelab/run/supervisord.conf from the contracts, starts supervisord, then starts the
     services in dependency order (backends, gateway, optimizer, tools), waiting for each
     health check. Idempotent: running healthy services are left alone.

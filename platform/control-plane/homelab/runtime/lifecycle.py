@@ -194,13 +194,12 @@ def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
             seconds = prepare.sync(program, mesh.repo, last)
             progress.update(task, completed=1,
                             description=f"uv sync  {program.name} ({seconds:.1f} s)")
-        for name, cmd in prepare.build_steps(chosen, mesh.paths):
-            task = progress.add_task(f"build    {name}: tiny model", total=1)
-            seconds = prepare.run_build(name, cmd, mesh.repo, lambda _line: None)
-            models = mesh.paths.models.relative_to(mesh.repo.root)
-            progress.update(task, completed=1,
-                            description=f"build    {name}: tiny model in {models} "
-                                        f"({seconds:.1f} s)")
+        for program in chosen:
+            for cmd in program.prepare:
+                label = f"prepare  {program.name}: {' '.join(cmd)}"[:90]
+                task = progress.add_task(label, total=1)
+                seconds = prepare.run_prepare(program, cmd, lambda _line: None)
+                progress.update(task, completed=1, description=f"{label} ({seconds:.1f} s)")
 
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:

@@ -26,6 +26,7 @@ class Program:
     health_url: str | None
     autostart: bool
     uv_project: Path | None
+    prepare: tuple[tuple[str, ...], ...] = ()  # run by `up` before starting (contract run.prepare)
 
 
 def _placeholders(repo: Repo, svc: Service) -> dict[str, str]:
@@ -66,6 +67,7 @@ def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
         health_url=health_url(repo, svc, local=True),
         autostart=svc.spec.run.autostart,
         uv_project=(repo.root / svc.rel_dir / uv).resolve() if uv is not None else None,
+        prepare=tuple(tuple(expand(a, _placeholders(repo, svc)) for a in cmd) for cmd in svc.spec.run.prepare),
     )
 
 

@@ -1,4 +1,4 @@
-"""Get services ready to start: uv environments, the built-in tiny model, local env files."""
+"""Get services ready to start: uv environments, the contracts' prepare steps, local env files."""
 
 from __future__ import annotations
 
@@ -12,15 +12,7 @@ from pathlib import Path
 from homelab.load.repo import Repo
 from homelab.runtime import envfiles
 from homelab.runtime.environment import declared_values
-from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.plan import Program
-
-# Extra build steps for services that need an artefact before they can start, keyed by service
-# name. The tiny model is what makes a fresh checkout answer without downloading anything.
-BUILD_STEPS: dict[str, list[str]] = {
-    "ov-server": ["uv", "run", "--frozen", "--project", "{project}", "ov-server",
-                  "build-tiny-model", "{models}"],
-}
 
 # Relative env files `up` may create: the names .gitignore keeps out of git (they hold secrets).
 WRITABLE_ENV_FILE_NAMES = ("env.local", ".env")
@@ -41,10 +33,11 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], cwd: Path, on_line: Callable[[str], None]) -> tuple[int, list[str]]:
+def _run(cmd: list[str], cwd: Path, on_line: Callable[[str], None],
+         env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run a command, feeding each output line to `on_line` (progress), keeping the tail."""
     tail: list[str] = []
-    proc = subprocess.Popen(cmd, cwd=cwd, env=clean_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**clean_env(), **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             errors="replace")
     assert proc.stdout is not None
@@ -78,21 +71,16 @@ def sync(program: Program, repo: Repo, on_line: Callable[[str], None]) -> float:
     return time.monotonic() - start
 
 
-def build_steps(programs: list[Program], paths: RuntimePaths) -> list[tuple[str, list[str]]]:
-    out = []
-    for program in programs:
-        step = BUILD_STEPS.get(program.name)
-        if step and program.uv_project is not None:
-            values = {"project": str(program.uv_project), "models": str(paths.models)}
-            out.append((program.name, [a.format(**values) for a in step]))
-    return out
-
-
-def run_build(name: str, cmd: list[str], repo: Repo, on_line: Callable[[str], None]) -> float:
+def run_prepare(program: Program, cmd: tuple[str, ...], on_line: Callable[[str], None]) -> float:
+    """One of the contract's `run.prepare` commands, as the service itself would run it."""
     start = time.monotonic()
-    code, tail = _run(cmd, repo.root, on_line)
+    try:
+        code, tail = _run(list(cmd), program.directory, on_line, program.env)
+    except OSError as exc:  # e.g. the command is not installed
+        raise PrepareError(f"{program.name}: run.prepare `{' '.join(cmd)}` could not start: "
+                           f"{exc.strerror or exc}") from None
     if code != 0:
-        raise PrepareError(f"{name}: `{' '.join(cmd[5:])}` failed (exit {code}):\n"
+        raise PrepareError(f"{program.name}: run.prepare `{' '.join(cmd)}` failed (exit {code}):\n"
                            + "\n".join(f"  {line}" for line in tail))
     return time.monotonic() - start
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -181,3 +182,26 @@ def test_unusable_input_exits_2_without_starting(fake_mesh: FakeMesh) -> None:
     assert cycle.exit_code == 2 and "run.after forms a cycle" in cycle.stderr
     assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
     assert not etc.exists()
+
+
+def test_prepare_runs_in_the_service_env_and_a_failure_starts_nothing(fake_mesh: FakeMesh) -> None:
+    spec = fake_mesh.root / "layer-inference/fake-backend/SERVICE_SPEC.md"
+    text = spec.read_text()
+    write = ("import os, pathlib; "
+             "pathlib.Path('prepared').write_text(os.environ['FAKE_MODE'] + ' {port}')")
+    prepare = f"  prepare: [[{json.dumps(sys.executable)}, -c, {json.dumps(write)}]]\n"
+    spec.write_text(text.replace("run:\n", "run:\n" + prepare, 1))
+    result = fake_mesh.run("up")
+    assert result.exit_code == 0, result.output
+    # In the service's workdir, with its environment (the contract default) and placeholders filled.
+    marker = fake_mesh.root / "layer-inference/fake-backend/prepared"
+    assert marker.read_text() == f"tiny {fake_mesh.ports['fake-backend']}"
+    assert fake_mesh.run("down").exit_code == 0
+
+    fail = json.dumps("import sys; print('no artefact for you'); sys.exit(3)")
+    spec.write_text(text.replace("run:\n", f"run:\n  prepare: [[{json.dumps(sys.executable)}, -c, {fail}]]\n", 1))
+    result = fake_mesh.run("up")
+    assert result.exit_code == 1
+    assert "fake-backend: run.prepare" in result.stderr and "failed (exit 3)" in result.stderr
+    assert "no artefact for you" in result.stderr  # the tail of its output
+    assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
