@@ -13,7 +13,8 @@ temp dir that is removed at the end.
 Prints, for each model:
 - in-process tokens/s (openvino_genai.LLMPipeline, same prompt, same length),
   tokens/s streamed through the server at concurrency 1, and their ratio
-  (target >= 0.9);
+  (target >= 0.9); for a model with compile properties (the built-in one runs
+  on one thread) also LLMPipeline with those same properties, and that ratio;
 - aggregate tokens/s at concurrency 1, 4 and 8 and the c8/c1 ratio
   (target >= 3);
 - time to first token p50 at concurrency 1.
@@ -48,10 +49,11 @@ from ov_server.tiny_model import DEFAULT_SHAPE, Shape, build_tiny_model
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 
 
-def in_process_tps(model_path: Path, tokens: int, runs: int) -> float:
+def in_process_tps(model_path: Path, tokens: int, runs: int, properties: dict | None = None) -> float:
+    """LLMPipeline, with OpenVINO's defaults or with the given compile properties."""
     import openvino_genai as ov_genai
 
-    pipe = ov_genai.LLMPipeline(str(model_path), "CPU")
+    pipe = ov_genai.LLMPipeline(str(model_path), "CPU", **(properties or {}))
     tok = pipe.get_tokenizer()
     prompt = tok.apply_chat_template(MESSAGES, add_generation_prompt=True)
     cfg = ov_genai.GenerationConfig()
@@ -154,15 +156,19 @@ def measure(tmp: Path, name: str, model_path: Path, spec: ModelSpec, registry: s
     try:
         # Alternate in-process and server rounds so that background load on a
         # shared machine hits both sides alike; report medians.
-        inproc_r, cb_r, c1_r, ttfts = [], [], [], []
+        inproc_r, same_r, cb_r, c1_r, ttfts = [], [], [], [], []
         for _ in range(rounds):
             inproc_r.append(in_process_tps(model_path, tokens, runs=3))
+            if spec.properties:  # the server's own settings too (the built-in model: one thread)
+                same_r.append(in_process_tps(model_path, tokens, runs=3, properties=dict(spec.properties)))
             cb_r.append(in_process_cb_tps(model_path, spec, tokens, runs=3))
             rate, tt = asyncio.run(run_concurrency(server.base, name, 1, requests, tokens))
             c1_r.append(rate)
             ttfts += tt
         out = {"inproc": statistics.median(inproc_r), "inproc_cb": statistics.median(cb_r),
                "c1": statistics.median(c1_r), "ttft": statistics.median(ttfts)}
+        if same_r:
+            out["inproc_same"] = statistics.median(same_r)
         for conc in (4, 8):
             out[f"c{conc}"] = asyncio.run(run_concurrency(server.base, name, conc, requests, tokens))[0]
     finally:
@@ -177,6 +183,9 @@ def report(title: str, tokens: int, r: dict[str, float]) -> None:
     print(f"server, streamed, concurrency 1   : {r['c1']:8.0f} tokens/s")
     print(f"server / in-process CB            : {r['c1'] / r['inproc_cb']:8.2f}")
     print(f"server overhead ratio (c1/inproc) : {r['c1'] / r['inproc']:8.2f}   (target >= 0.9)")
+    if "inproc_same" in r:
+        print(f"in-process LLMPipeline, same props: {r['inproc_same']:8.0f} tokens/s   (the model's properties)")
+        print(f"server / LLMPipeline, same props  : {r['c1'] / r['inproc_same']:8.2f}")
     for conc in (1, 4, 8):
         print(f"aggregate, concurrency {conc}          : {r[f'c{conc}']:8.0f} tokens/s")
     print(f"concurrency ratio c4/c1           : {r['c4'] / r['c1']:8.2f}")
