@@ -192,3 +192,19 @@ def test_generated_healthcheck_probes_for_real(mesh: Path) -> None:
         assert any(l.startswith("opt") and " no " in l for l in proc.stdout.splitlines())
     finally:
         up.shutdown()
+
+
+def test_prepare_commands_become_exec_start_pre(mesh: Path, tmp_path: Path) -> None:
+    edit(mesh, "layer-inference/ov/SERVICE_SPEC.md", "run:\n", "run:\n  prepare: [[uv, run, ov, fetch, --port, '{port}']]\n")
+    code, _, err = run_cli(mesh, "render")
+    assert code == 0, err
+    unit = (mesh / "platform/ops/systemd/homelab-ov.service").read_text().splitlines()
+    pre = [i for i, line in enumerate(unit) if line.startswith("ExecStartPre=")]
+    start = [i for i, line in enumerate(unit) if line.startswith("ExecStart=")]
+    port = load_repo(mesh).services["ov"].spec.port
+    assert [unit[i] for i in pre] == [f"ExecStartPre=/usr/bin/env uv run ov fetch --port {port}"]
+    assert pre[0] < start[0]
+    if shutil.which("systemd-analyze"):
+        proc = subprocess.run(["systemd-analyze", "verify", str(mesh / "platform/ops/systemd/homelab-ov.service")],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert [l for l in proc.stderr.splitlines() if "homelab-" in l] == [], proc.stderr

@@ -63,8 +63,9 @@ class Run(Strict):
     uv_project: str | None = "."  # relative to the service folder; None for non-Python services
     command: list[str] = Field(min_length=1)
     workdir: str = "."
-    # Commands `homelab up` runs after `uv sync` and before starting, in `workdir` with the
-    # service's environment (e.g. writing a local artefact); same placeholders as `command`.
+    # Idempotent commands run before every start, in `workdir` with the service's environment
+    # (e.g. writing a local artefact): by `homelab up` after `uv sync`, and as the unit's
+    # ExecStartPre. Same placeholders as `command`.
     prepare: list[Annotated[list[str], Field(min_length=1)]] = []
     after: list[ServiceName] = []  # start after these (dependency order for up/restart-all)
     autostart: bool = True  # False: opt-in services (`homelab up --with NAME`), e.g. a 7 GB UI

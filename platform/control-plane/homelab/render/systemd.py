@@ -18,11 +18,13 @@ def unit_path(svc: Service) -> str:
     return f"{SYSTEMD_DIR}/{svc.spec.systemd.unit}"
 
 
-def command_args(repo: Repo, svc: Service, service_dir: str, repo_dir: str) -> list[str]:
+def command_args(repo: Repo, svc: Service, service_dir: str, repo_dir: str,
+                 command: list[str] | None = None) -> list[str]:
+    """`command` (default: the run command) with the contract's placeholders filled in."""
     spec = svc.spec
     values = {"bind": spec.bind or "", "port": str(spec.port or ""), "service_dir": service_dir,
               "repo": repo_dir, "host_address": repo.host_address(spec.host) or ""}
-    return [expand(arg, values) for arg in spec.run.command]
+    return [expand(arg, values) for arg in (command or spec.run.command)]
 
 
 def _env_files(svc: Service, service_dir: str) -> list[str]:
@@ -66,6 +68,8 @@ def render_unit(repo: Repo, svc: Service) -> str:
         "Environment=UV_PYTHON_DOWNLOADS=never UV_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True DO_NOT_TRACK=1",
         f"Environment=HOME={STATE_DIR}/{spec.name} XDG_CACHE_HOME={STATE_DIR}/{spec.name}/cache",
         # `env` resolves uv on PATH and relative scripts against WorkingDirectory.
+        *["ExecStartPre=/usr/bin/env " + shlex.join(command_args(repo, svc, service_dir, install, cmd))
+          for cmd in spec.run.prepare],
         "ExecStart=/usr/bin/env " + shlex.join(args),
         "Restart=on-failure",
         "RestartSec=2",
