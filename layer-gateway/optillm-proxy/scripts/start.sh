@@ -5,7 +5,8 @@
 #
 # Env (from the process manager / EnvironmentFile):
 #   LITELLM_MASTER_KEY  key OptiLLM uses to call the gateway back (handed over as OPENAI_API_KEY)
-#   OPTILLM_PROXY_KEY   key clients (the gateway) must send; passed ONLY as --optillm-api-key
+#   OPTILLM_PROXY_KEY   key clients (the gateway) must send; reaches OptiLLM's --optillm-api-key
+#                       in-process through scripts/launch.py, so it never shows in `ps`
 #   OPTILLM_BASE_URL    the gateway's /v1 base (default http://127.0.0.1:4000/v1)
 #   OPTILLM_LOG_LEVEL   OptiLLM's log level (default warning)
 set -euo pipefail
@@ -20,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --host) host="${2:?--host needs a value}"; shift 2 ;;
     --port) port="${2:?--port needs a value}"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (expected --host, --port)" ;;
   esac
 done
@@ -48,8 +49,8 @@ log_level="${OPTILLM_LOG_LEVEL:-warning}"
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^OPTILLM_' || true)
 unset CEREBRAS_API_KEY AZURE_OPENAI_API_KEY LITELLM_MASTER_KEY
 export OPENAI_API_KEY="$upstream_key"
+export HOMELAB_OPTILLM_CLIENT_KEY="$client_key"
 
 cd "$service_dir"
-exec uv run --project "$service_dir" --frozen optillm \
-  --host "$host" --port "$port" --base-url "$base_url" --optillm-api-key "$client_key" \
-  --log "$log_level"
+exec uv run --project "$service_dir" --frozen python scripts/launch.py \
+  --host "$host" --port "$port" --base-url "$base_url" --log "$log_level"

@@ -1,14 +1,16 @@
 """Loopback only: bound to 127.0.0.1, not reachable on this host's other addresses, and the
-start script refuses a non-loopback --host."""
+start script refuses a non-loopback --host. The client key never shows on a command line."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import SERVICE, START, Running, clean_env
+from conftest import PROXY_KEY, SERVICE, START, Running, clean_env
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -40,6 +42,36 @@ def _own_non_loopback_addresses() -> list[str]:
             if not addr.is_loopback and not addr.is_link_local:
                 addrs.append(str(addr))
     return addrs
+
+
+def _command_lines(pgid: int) -> list[str]:
+    """The command lines of every process in a process group, as `ps` shows them to anyone."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) == pgid:
+                lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ProcessLookupError):
+            continue  # exited meanwhile
+    return lines
+
+
+def test_client_key_never_on_a_command_line(optillm: Running) -> None:
+    lines = _command_lines(optillm.popen.pid)
+    assert any("launch.py" in line for line in lines), lines  # found OptiLLM's own process
+    assert not [line for line in lines if PROXY_KEY in line]
+
+
+def test_launcher_refuses_the_key_as_a_flag() -> None:
+    env = clean_env(HOMELAB_OPTILLM_CLIENT_KEY="k")
+    proc = subprocess.run(["uv", "run", "--frozen", "python", "scripts/launch.py", "--optillm-api-key", "k"],
+                          cwd=SERVICE, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not as --optillm-api-key" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(["uv", "run", "--frozen", "python", "scripts/launch.py"], cwd=SERVICE, env=clean_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "HOMELAB_OPTILLM_CLIENT_KEY is not set" in proc.stderr
 
 
 def test_listens_on_loopback_only(optillm: Running) -> None:
