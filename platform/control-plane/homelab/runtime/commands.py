@@ -23,7 +23,7 @@ from rich.table import Table
 from homelab.cli import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import lifecycle, probe
+from homelab.runtime import availability, lifecycle, probe
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -224,21 +224,24 @@ def _follow(path: Path, fh: Any) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="A JSON list for machines.")
+@click.option("--models", is_flag=True,
+              help="Per public model name: can the gateway serve it now (up / fallback / down)?")
 @click.option("--host", default=None, help="Only the services of this mesh host.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.05, max=60), default=None,
               help="Seconds per probe (default: each contract's health.timeout_s).")
 @click.pass_obj
 @input_errors_exit_2
 @runtime_errors
-def health(root: Path, as_json: bool, host: str | None, timeout_s: float | None) -> None:
+def health(root: Path, as_json: bool, models: bool, host: str | None, timeout_s: float | None) -> None:
     """Probe every health endpoint in the contracts at once.
 
-    Exit 1 when any required probe fails.
+    Exit 1 when any required probe fails (with --models: when any public model name is down).
 
     \b
     Examples:
       homelab health
       homelab health --json --timeout 2
+      homelab health --models          # is jerry-tiny servable, and through which services?
     """
     repo = load_repo(root)
     if host and host not in {h.name for h in repo.mesh.hosts}:
@@ -252,6 +255,9 @@ def health(root: Path, as_json: bool, host: str | None, timeout_s: float | None)
     start = time.perf_counter()
     results = probe.probe_all(items)
     elapsed = (time.perf_counter() - start) * 1000
+    if models:
+        _print_models(availability.model_status(repo, results), as_json, elapsed)
+        return
     failed = probe.failed_required(results)
     if as_json:
         click.echo(json.dumps([r.as_json() for r in results], indent=2))
@@ -269,6 +275,22 @@ def health(root: Path, as_json: bool, host: str | None, timeout_s: float | None)
         console.print(f"{healthy}/{len(results)} healthy, {len(failed)} required down; "
                       f"sweep {elapsed:.0f} ms")
     sys.exit(1 if failed else 0)
+
+
+def _print_models(rows: list[availability.ModelStatus], as_json: bool, elapsed_ms: float) -> None:
+    down = [r for r in rows if r.state == "down"]
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in rows], indent=2))
+    else:
+        table = Table()
+        for col in ("model", "state", "path"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.name, r.state.upper() if r.state == "down" else r.state, r.path)
+        console = _console()
+        console.print(table)
+        console.print(f"{len(rows) - len(down)}/{len(rows)} public names servable; sweep {elapsed_ms:.0f} ms")
+    sys.exit(1 if down else 0)
 
 
 def _envs(repo: Any) -> dict[str, dict[str, str]]:

@@ -205,3 +205,16 @@ def test_prepare_runs_in_the_service_env_and_a_failure_starts_nothing(fake_mesh:
     assert "fake-backend: run.prepare" in result.stderr and "failed (exit 3)" in result.stderr
     assert "no artefact for you" in result.stderr  # the tail of its output
     assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
+
+
+def test_health_models_says_which_public_names_are_servable(fake_mesh: FakeMesh) -> None:
+    assert fake_mesh.run("up").exit_code == 0
+    result = fake_mesh.run("health", "--models", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"name": "jerry-fake", "state": "up", "path": "fake-backend"}]
+    table = fake_mesh.run("health", "--models")
+    assert "jerry-fake" in table.stdout and "1/1 public names servable" in table.stdout
+    assert fake_mesh.run("down").exit_code == 0
+    down = fake_mesh.run("health", "--models", "--json")
+    assert down.exit_code == 1
+    assert json.loads(down.stdout) == [{"name": "jerry-fake", "state": "down", "path": "gateway fake-gw is down"}]

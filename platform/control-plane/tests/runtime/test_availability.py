@@ -1,0 +1,63 @@
+"""`homelab health --models`: which public names are servable, from the services' probes (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homelab.load.repo import load_repo
+from homelab.runtime.availability import model_status
+from homelab.runtime.probe import Result
+
+from .conftest import write_mesh
+
+REAL_REPO = Path(__file__).resolve().parents[4]
+
+
+def results(**ok: bool) -> list[Result]:
+    return [Result(name, f"http://x/{name}", up, 200 if up else None, 1.0, None if up else "refused", True)
+            for name, up in ok.items()]
+
+
+def states(rows) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    return {r.name: (r.state, r.path) for r in rows}
+
+
+def test_real_mesh_paths_through_the_optimizer() -> None:
+    repo = load_repo(REAL_REPO)
+    rows = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": True, "optillm-proxy": True})))
+    assert rows["jerry-tiny"] == ("up", "ov-server")
+    assert rows["jerry-tiny-moa"] == ("up", "optillm-proxy -> jerry-tiny -> ov-server")
+    assert list(rows) == ["jerry-tiny", "jerry-tiny-moa", "jerry-tiny-re2", "jerry-tiny-bon"]
+
+
+def test_real_mesh_what_is_down() -> None:
+    repo = load_repo(REAL_REPO)
+    no_optimizer = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": True,
+                                                        "optillm-proxy": False})))
+    assert no_optimizer["jerry-tiny"][0] == "up"
+    assert no_optimizer["jerry-tiny-re2"] == ("down", "optillm-proxy is down (optillm-proxy)")
+    no_backend = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": False,
+                                                      "optillm-proxy": True})))
+    assert no_backend["jerry-tiny"] == ("down", "ov-server is down (ov-server)")
+    assert no_backend["jerry-tiny-bon"] == ("down", "ov-server is down (optillm-proxy -> jerry-tiny -> ov-server)")
+    no_gateway = states(model_status(repo, results(**{"litellm-orch": False, "ov-server": True})))
+    assert set(no_gateway.values()) == {("down", "gateway litellm-orch is down")}
+    unprobed = states(model_status(repo, results(**{"litellm-orch": True})))
+    assert unprobed["jerry-tiny"] == ("unknown", "ov-server (not probed)")
+
+
+def test_fallback_name_keeps_a_model_servable(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo")
+    spec = "layer-inference/fake-backend/SERVICE_SPEC.md"
+    path = mesh.root / spec
+    path.write_text(path.read_text().replace("{name: jerry-fake, upstream_id: fake}",
+                                             "{name: jerry-fake, upstream_id: fake, fallbacks: [jerry-spare]}"))
+    spare = path.read_text().replace("name: fake-backend", "name: fake-spare", 1) \
+        .replace("{name: jerry-fake, upstream_id: fake, fallbacks: [jerry-spare]}", "{name: jerry-spare, upstream_id: s}")
+    (mesh.root / "layer-inference/fake-spare").mkdir()
+    (mesh.root / "layer-inference/fake-spare/SERVICE_SPEC.md").write_text(spare)
+    repo = load_repo(mesh.root)
+    rows = states(model_status(repo, results(**{"fake-gw": True, "fake-backend": False, "fake-spare": True})))
+    assert rows["jerry-fake"] == ("fallback", "fallback jerry-spare: fake-spare")
+    rows = states(model_status(repo, results(**{"fake-gw": True, "fake-backend": False, "fake-spare": False})))
+    assert rows["jerry-fake"] == ("down", "fake-backend is down (fake-backend)")
