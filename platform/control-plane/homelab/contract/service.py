@@ -48,12 +48,16 @@ class EnvVar(Strict):
     secret: bool = False
     file: str  # where it lives, e.g. /etc/homelab-llm/ov-server.env or config/env.local
     default: str | None = None
+    # What `homelab up` sets it to on a checkout, over `default` (a real env file on the machine
+    # still wins): keeps state such as a built artefact inside the checkout. Placeholders:
+    # {state} (the checkout's .homelab folder), {repo}, {service_dir}.
+    up_value: str | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _secret_has_no_default(self) -> EnvVar:
-        if self.secret and self.default:
-            raise ValueError("a secret env var must not carry a default value in the contract")
+        if self.secret and (self.default or self.up_value):
+            raise ValueError("a secret env var must not carry a default or up_value in the contract")
         return self
 
 

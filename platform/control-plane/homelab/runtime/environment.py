@@ -1,6 +1,6 @@
 """The environment each program runs with, composed from the contracts and this machine.
 
-Precedence, lowest first: mesh-wide runtime settings, contract defaults, runtime-provided paths,
+Precedence, lowest first: mesh-wide runtime settings, contract defaults, contract `up_value`s,
 secrets.env, then the service's real env file(s) when they exist on this machine
 (/etc/homelab-llm/<name>.env, or e.g. config/env.local for the gateway).
 """
@@ -27,10 +27,18 @@ COMMON_ENV = {
 
 
 def runtime_provided(repo: Repo, paths: RuntimePaths, service: str) -> dict[str, str]:
-    """Paths the runtime owns, for the env vars a contract declares."""
-    declared = {v.name for v in repo.services[service].spec.env}
-    provided = {"OV_SERVER_MODEL_DIR": str(paths.models)}
-    return {k: v for k, v in provided.items() if k in declared}
+    """The contract's `up_value`s, with {state}, {repo} and {service_dir} filled in."""
+    svc = repo.services[service]
+    values = {"{state}": str(paths.state), "{repo}": str(repo.root),
+              "{service_dir}": str(repo.root / svc.rel_dir)}
+    out = {}
+    for var in svc.spec.env:
+        if var.up_value is not None:
+            value = var.up_value
+            for placeholder, filled in values.items():
+                value = value.replace(placeholder, filled)
+            out[var.name] = value
+    return out
 
 
 def compose(repo: Repo, paths: RuntimePaths, service: str,

@@ -29,10 +29,6 @@ class RuntimePaths:
         return self.state / "logs"
 
     @property
-    def models(self) -> Path:
-        return self.state / "models"
-
-    @property
     def secrets(self) -> Path:
         return self.state / "secrets.env"
 
@@ -66,6 +62,6 @@ class RuntimePaths:
         return self.logs / f"{service}.log"
 
     def ensure(self) -> None:
-        for d in (self.run, self.logs, self.models):
+        for d in (self.run, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         self.state.chmod(0o700)  # holds secrets.env and a config with secrets in it

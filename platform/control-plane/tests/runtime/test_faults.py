@@ -60,7 +60,7 @@ health: {{path: /health, expect_status: 200}}
 env_file: {etc}/ov-server.env
 env:
   - {{name: OV_SERVER_REGISTRY, file: {etc}/ov-server.env}}
-  - {{name: OV_SERVER_MODEL_DIR, file: {etc}/ov-server.env}}
+  - {{name: OV_SERVER_MODEL_DIR, file: {etc}/ov-server.env, up_value: "{{state}}/models"}}
   - {{name: OV_SERVER_API_KEY, secret: true, file: {etc}/ov-server.env}}
 run:
   uv_project: ../ov-server

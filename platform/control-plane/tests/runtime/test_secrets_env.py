@@ -5,6 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
+from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.runtime import envfiles, secrets
 from homelab.runtime.environment import compose
@@ -69,6 +72,19 @@ def test_precedence_defaults_then_secrets_then_env_file(tmp_path: Path) -> None:
     env_local.parent.mkdir(parents=True)
     env_local.write_text("FAKE_API_KEY=from-file\n")
     assert compose(repo, paths, "fake-gw", {"FAKE_API_KEY": "x"})["FAKE_API_KEY"] == "from-file"
+
+
+def test_up_value_overrides_the_default_with_placeholders(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo")
+    spec = mesh.root / "layer-inference/fake-backend/SERVICE_SPEC.md"
+    spec.write_text(spec.read_text().replace('default: "tiny"}', 'default: "tiny", up_value: "{state}/m|{service_dir}"}'))
+    repo = load_repo(mesh.root)
+    env = compose(repo, RuntimePaths(repo.root), "fake-backend", {})
+    assert env["FAKE_MODE"] == f"{repo.root}/.homelab/m|{repo.root}/layer-inference/fake-backend"
+    spec.write_text(spec.read_text().replace("{name: FAKE_API_KEY, secret: true,",
+                                             '{name: FAKE_API_KEY, secret: true, up_value: "x",'))
+    with pytest.raises(InputError, match="must not carry a default or up_value"):
+        load_repo(mesh.root)
 
 
 def test_envfile_parse() -> None:
