@@ -56,6 +56,7 @@ def directory_for(repo: Repo, svc: Service) -> Path:
 
 def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
     uv = svc.spec.run.uv_project
+    values = _placeholders(repo, svc)
     return Program(
         name=svc.name,
         kind=svc.spec.kind,
@@ -67,7 +68,7 @@ def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
         health_url=health_url(repo, svc, local=True),
         autostart=svc.spec.run.autostart,
         uv_project=(repo.root / svc.rel_dir / uv).resolve() if uv is not None else None,
-        prepare=tuple(tuple(expand(a, _placeholders(repo, svc)) for a in cmd) for cmd in svc.spec.run.prepare),
+        prepare=tuple(tuple(expand(a, values) for a in cmd) for cmd in svc.spec.run.prepare),
     )
 
 
