@@ -17,7 +17,8 @@ def main() -> None:
     model, files = sys.argv[1], sys.argv[2:]
     tokenizer = ov_genai.LLMPipeline(model, "CPU").get_tokenizer()
     for path in files:
-        body = json.loads(open(path, encoding="utf-8").read())
+        with open(path, encoding="utf-8") as fh:
+            body = json.load(fh)
         prompt = tokenizer.apply_chat_template(body["messages"], add_generation_prompt=True,
                                                tools=body.get("tools") or None)
         tokens = sum(len(tokenizer.encode(piece, add_special_tokens=False).input_ids.data[0])

@@ -116,9 +116,13 @@ class OpenWebUI:
         assert button.inner_text().strip() == model, f"picked {model}, the picker shows {button.inner_text()!r}"
 
     def send(self, model: str, text: str, shot: str, timeout: float = 300) -> Answer:
-        """Type `text`, press Enter, wait for the answer's end (or error); screenshot it."""
+        """Type `text` (pasted at once when long), press Enter, wait for the answer's end (or
+        error); screenshot it."""
         self.page.click("#chat-input")
-        self.page.keyboard.type(text)
+        if len(text) > 200:
+            self.page.keyboard.insert_text(text)
+        else:
+            self.page.keyboard.type(text)
         start = len(self.events)
         answer = Answer(model, sent_at=time.monotonic())
         self.page.keyboard.press("Enter")

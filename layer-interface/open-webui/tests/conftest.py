@@ -13,11 +13,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-
 from contracts import REPO, all_contracts, plain_models
 
 sys.path.insert(0, str(REPO / "layer-gateway" / "litellm-orch" / "tests"))
-import procs  # noqa: E402  (the gateway suite's process helper)
+import procs  # the gateway suite's process helper, found through the path added above
 
 
 @pytest.fixture(scope="session")

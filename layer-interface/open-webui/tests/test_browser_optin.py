@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from contracts import SERVICE_DIR, plain_models
 from private_mesh import PrivateMesh
 from replay import captured
@@ -72,9 +71,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def ui(mesh, tmp_path_factory: pytest.TempPathFactory):
-    from playwright.sync_api import sync_playwright
-
     from browser import OpenWebUI
+    from playwright.sync_api import sync_playwright
 
     shots = tmp_path_factory.mktemp("screenshots")
     print(f"\nscreenshots: {shots}")
@@ -149,7 +147,7 @@ def test_open_webui_still_sends_the_captured_request_shape(mesh, ui) -> None:
     """The default suite replays tests/captured/first-message.json: it must match what is sent."""
     _, recorder, _ = mesh
     expected = next(r["body"] for r in captured() if r["purpose"] == "chat")
-    model = sorted(plain_models())[0]
+    model = min(plain_models())
     ui.new_chat(model)
     sent = len(recorder.exchanges)
     answer = ui.send(model, "hello", shot="20-shape")
@@ -190,3 +188,21 @@ def test_plain_models_stream_a_longer_answer_visibly(mesh, ui) -> None:
         assert answer.streamed_over_time, report[-1]
     print("\n" + "\n".join(report))
 
+
+
+def test_an_error_reaches_the_user_as_the_gateway_words_it(mesh, ui) -> None:
+    """A message longer than the model's context: the chat shows the gateway's error message
+    unchanged (the gateway shapes its wording: layer-gateway/litellm-orch)."""
+    _, recorder, _ = mesh
+    model = min(plain_models())
+    ui.new_chat(model)
+    sent = len(recorder.exchanges)
+    answer = ui.send(model, "hello " * 10_000, shot="40-too-long")
+    chat = next(e for e in recorder.exchanges[sent:] if isinstance(e.body, dict) and e.body.get("stream"))
+    assert chat.status >= 400, (chat.status, chat.text[:500])
+    gateway_message = json.loads(chat.error_body)["error"]["message"]
+    print(f"\n{model}, a 60,000-character message: the gateway answered {chat.status}; the chat shows "
+          f"{answer.error!r}")
+    assert answer.error.strip() == gateway_message.strip()
+    shown = " ".join(ui.page.inner_text("body").split())
+    assert " ".join(gateway_message.split())[:200] in shown

@@ -10,7 +10,6 @@ import json
 import tomllib
 
 import yaml
-
 from contracts import REPO, SERVICE_DIR, all_contracts, env_defaults, env_entry, host_address
 
 CONTRACT = all_contracts()["open-webui"]

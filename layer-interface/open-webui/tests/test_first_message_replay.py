@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from contracts import plain_models
 from replay import captured, complete, for_model, stream_chat
 

@@ -31,6 +31,7 @@ class Exchange:
     status: int = 0
     content_chunks: int = 0  # SSE events whose delta carried answer text
     text: str = ""
+    error_body: str = ""  # the answer when it was not 200 (e.g. the gateway's error JSON)
     finished: bool = False
 
 
@@ -65,7 +66,9 @@ class WireRecorder:
                 pending = b""
                 async for chunk in upstream.aiter_raw():
                     yield chunk
-                    if exchange is not None:
+                    if exchange is not None and exchange.status != 200:
+                        exchange.error_body += chunk.decode(errors="replace")
+                    elif exchange is not None:
                         pending = _count_events(exchange, pending + chunk)
                 await upstream.aclose()
                 if exchange is not None:
