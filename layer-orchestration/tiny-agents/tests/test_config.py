@@ -193,7 +193,7 @@ def test_unreachable_tool_server_is_a_clear_error(tmp_path):
     root = fake_repo(tmp_path)
     (root / "layer-tools" / "registry.yaml").write_text(
         f"servers:\n  ghost: {{url: 'http://127.0.0.1:{closed}/mcp', stdio: {{command: /nonexistent/ghost-server}}}}\n")
-    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root)}
+    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root), "TINYAGENTS_SERVE_KEY": "k" * 32}
     cases = [("tools", "http", "ConnectError"), ("tools", "stdio", "No such file"), ("serve", "http", "ConnectError")]
     for command, transport, reason in cases:
         proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", command, "--transport", transport],
