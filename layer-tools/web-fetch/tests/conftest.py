@@ -23,7 +23,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from web_fetch.config import Settings
+from web_fetch.extractpool import ExtractorPool
 from web_fetch.fetcher import make_client
+from web_fetch.server import build_server, make_pool
 from web_fetch.guard import AllowList
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,6 +85,23 @@ async def to_article(_: Request) -> Response:
     return RedirectResponse("/article", status_code=302)
 
 
+# Tag-dense pages of ~1.9 MB: tens of thousands of tiny elements make main-content detection
+# take minutes (measured: `divs` over 120 s) while the bytes stay under the size limit.
+DENSE_UNITS = {"spans": "<span>a</span>", "divs": "<div><p>w</p></div>", "items": "<li>i</li>",
+               "cells": "<tr><td>x</td><td>y</td></tr>"}
+DENSE_BYTES = 1_900_000
+
+
+def dense_page(kind: str) -> bytes:
+    unit = DENSE_UNITS[kind]
+    return ("<html><head><title>Dense " + kind + "</title></head><body>" + unit * (DENSE_BYTES // len(unit))
+            + "</body></html>").encode()
+
+
+async def dense(request: Request) -> Response:
+    return Response(dense_page(request.path_params["kind"]), media_type="text/html")
+
+
 async def loop(request: Request) -> Response:
     n = int(request.path_params["n"])
     return RedirectResponse(f"/loop/{n + 1}", status_code=302)
@@ -92,7 +111,7 @@ APP = Starlette(routes=[
     Route("/article", article), Route("/plain", plain), Route("/big", big),
     Route("/big-chunked", big_chunked), Route("/slow", slow), Route("/image.png", image),
     Route("/missing", missing), Route("/to-private", to_private), Route("/to-metadata", to_metadata),
-    Route("/to-article", to_article), Route("/loop/{n}", loop),
+    Route("/to-article", to_article), Route("/loop/{n}", loop), Route("/dense/{kind}", dense),
 ])
 
 
@@ -163,6 +182,39 @@ def sentinel() -> LoopbackOnly:
 
 def settings(allow: str = "", **kw) -> Settings:
     return Settings(allow=AllowList.parse(allow), **kw)
+
+
+@pytest.fixture
+async def make_server(client_factory):
+    """build_server with the test's network sentinel; every extraction worker it started is
+    stopped at teardown, and the test fails if one survives."""
+    pools: list[ExtractorPool] = []
+
+    def make(s: Settings, pool: ExtractorPool | None = None):
+        pool = pool or make_pool(s)
+        pools.append(pool)
+        return build_server(s, client_factory(s), pool=pool)
+    yield make
+    pids = [pid for pool in pools for pid in pool.pids()]
+    for pool in pools:
+        await pool.aclose()
+    wait_gone(pids)
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, f"processes still running: {[p for p in pids if alive(p)]}"
+        time.sleep(0.05)
 
 
 @pytest.fixture
