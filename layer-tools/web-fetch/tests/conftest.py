@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -210,6 +211,23 @@ def alive(pid: int) -> bool:
         return False
 
 
+def marked_pids(mark: str) -> list[int]:
+    """Processes (not zombies) whose environment carries MARK=<mark>: a server started by a
+    test and every child it made, even after they were re-parented."""
+    needle = f"\0WEB_FETCH_TEST_MARK={mark}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def wait_gone(pids: list[int], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while any(alive(p) for p in pids):
@@ -241,9 +259,11 @@ def server_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def http_server(site):
     port = free_port()
+    # stderr to a file: the server logs every request, and a pipe nobody reads fills up and blocks it.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port)],
                             env=server_env(WEB_FETCH_ALLOW="127.0.0.1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -254,10 +274,14 @@ def http_server(site):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"web-fetch did not start: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"web-fetch did not start: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
 
 
