@@ -63,6 +63,16 @@ def wait_http(url: str, proc: subprocess.Popen | None, timeout: float, log: Path
     raise RuntimeError(f"{url} did not come up in {timeout:.0f} s\n{tail}")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 15 s; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
 def serve_in_thread(app, port: int) -> uvicorn.Server:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -122,11 +132,7 @@ def gateway_url(backend_url, tmp_path_factory) -> str:
         wait_http(f"{url}/health/liveliness", proc, 300, log)
         yield f"{url}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def tool_python(name: str) -> str:
@@ -240,12 +246,7 @@ def serving(mesh: Mesh, *args: str, env: dict[str, str] | None = None) -> Iterat
         wait_http(f"{served.base}/health", proc, 120, log)
         yield served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc)
 
 
 @pytest.fixture

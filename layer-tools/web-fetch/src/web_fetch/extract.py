@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import trafilatura
 from trafilatura.utils import load_html
 
+from web_fetch.charset import decode
+
 
 @dataclass(frozen=True)
 class Extracted:
@@ -29,13 +31,6 @@ class Extracted:
 
 class SoftBudgetExceeded(Exception):
     """Main-content detection ran out of its share of the deadline."""
-
-
-def decode(body: bytes, charset: str | None) -> str:
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:  # unknown charset name in the header
-        return body.decode("utf-8", errors="replace")
 
 
 @contextmanager

@@ -65,20 +65,6 @@ class _Worker:
     def worn_out(self) -> bool:
         return self.rss > RECYCLE_RSS_BYTES or self.jobs >= MAX_JOBS_PER_WORKER
 
-    async def _take(self) -> _Worker:
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.process.returncode is None:
-                return worker
-            await self._retire(worker, "died while idle", replace=False)
-        return await self._spawn()
-
-    async def _release(self, worker: _Worker) -> None:
-        if worker.worn_out():
-            await self._retire(worker, None, replace=True)
-        else:
-            self._idle.append(worker)
-
     async def extract(self, body: bytes, *, charset: str | None, url: str, max_elements: int, max_chars: int,
                       soft_budget_s: float) -> Extraction:
         job = {"size": len(body), "charset": charset, "url": url, "max_elements": max_elements,

@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from web_fetch import __doc__ as purpose
+from web_fetch.charset import decode
 from web_fetch.config import Settings
 from web_fetch.extractpool import ExtractError, ExtractorPool
-from web_fetch.fetcher import FetchError, Page, fetch, make_client
+from web_fetch.fetcher import FetchError, fetch, make_client
 
 log = logging.getLogger("web_fetch")
 
@@ -35,13 +36,6 @@ class FetchResult(BaseModel):
 def make_pool(settings: Settings) -> ExtractorPool:
     return ExtractorPool(workers=settings.workers, worker_memory_mb=settings.worker_memory_mb,
                          max_elements=settings.max_elements)
-
-
-def _decode(page: Page) -> str:
-    try:
-        return page.body.decode(page.charset or "utf-8", errors="replace")
-    except LookupError:  # unknown charset name in the header
-        return page.body.decode("utf-8", errors="replace")
 
 
 def build_server(settings: Settings, client_factory: Callable[[], httpx.AsyncClient] | None = None,
@@ -60,7 +54,7 @@ def build_server(settings: Settings, client_factory: Callable[[], httpx.AsyncCli
             except FetchError as exc:
                 raise ToolError(str(exc)) from None
         if page.kind == "text":
-            text = _decode(page).strip()
+            text = decode(page.body, page.charset).strip()
             return FetchResult(title=None, final_url=page.final_url, content_type=page.content_type,
                                text=text[:limit], truncated=len(text) > limit)
         try:
