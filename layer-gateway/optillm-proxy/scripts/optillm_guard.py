@@ -5,8 +5,10 @@ What OptiLLM does on its own, and what the guard makes of it:
   guard answers OpenAI's error shape with the real cause and a status that says whose fault it is:
   an answer cut at `max_tokens` is the client's 400 naming `max_tokens` (re2 fails on it; moa and
   bon answer 200 `stop` with a cut candidate or a placeholder text, which the guard catches too); a failed call back to the gateway is a 502 carrying the
-  gateway's own message (4xx relayed as is). Every error carries `x-should-retry: false`: one
-  client request runs the approach once.
+  gateway's own message (4xx relayed as is). moa and bon swallow failed calls, retry them one
+  by one and answer 200 with an "Error: ..." text: the guard fails the approach's remaining calls
+  at once after the first failure and answers that failure instead. Every error carries
+  `x-should-retry: false`: one client request runs the approach once.
 - Its OpenAI client retries failed calls itself (2 retries by default); the guard's client does
   not (`max_retries=0`): the gateway decides about retries.
 - Non-streamed answers report `usage` with completion tokens only (prompt_tokens and
@@ -126,6 +128,8 @@ def finish_answer(payload: dict, ledger: Ledger, model: Any) -> tuple[int, dict]
     approach settled on is one that was cut at max_tokens (moa and bon fall back to a candidate,
     or to a placeholder text, and call it `stop`)."""
     approach, target = _approach_and_target(model)
+    if ledger.failed:  # moa and bon answer 200 with "Error: ..." text when their calls failed
+        return shape_failure(ledger, "a call to the gateway failed", model)
     for choice in payload.get("choices") or []:
         content = (choice.get("message") or {}).get("content")
         if isinstance(content, str) and (content.startswith(MOA_TRUNCATED) or content.strip() in ledger.truncated_texts):
@@ -158,6 +162,10 @@ def install(server: Any) -> None:
 
             def counted_create(*args: Any, **kwargs: Any) -> Any:
                 ledger = flask.g.get("ledger") if flask.has_app_context() else None
+                if ledger is not None and ledger.failed:
+                    # moa and bon catch a failed call and try again call by call (then answer a
+                    # placeholder text): the next calls would fail the same way.
+                    raise RuntimeError("an earlier call of this request to the gateway failed")
                 try:
                     response = create(*args, **kwargs)
                 except openai.OpenAIError as exc:
