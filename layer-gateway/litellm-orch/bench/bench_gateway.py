@@ -13,10 +13,15 @@ Variants, each adding one thing to the previous, so the deltas say what each set
              environment of a plain install (opentelemetry-sdk and httptools hidden)
   +deps      + opentelemetry-sdk (stops a failing per-request import) + httptools (C HTTP parser)
   +auth      + our custom_auth (master-key compare, skips the virtual-key machinery)
-  +settings  + the rest of config/router.yaml and LITELLM_LOG=ERROR (= the mesh, 1 worker)
+  +settings  + the rest of config/router.yaml, LITELLM_LOG=ERROR, started by scripts/start.sh: our
+             launcher and middleware (= the mesh, 1 worker)
   +2workers  + --workers 2 (the mesh's default on a 2-core host)
+  cli        the mesh's settings and 2 workers under LiteLLM's own CLI, without our launcher and
+             middleware (what start.sh ran before the launcher): compare with +2workers
   +metrics   +settings (1 worker) + the Prometheus callback: what /metrics would cost; compare
              with +settings, not with the row above
+Start-up (seconds from exec to the first 200 from /health/liveliness) is printed per variant; the
+gateways start one after the other, so each start-up has the machine to itself (bar the others idling).
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ SERVICE = Path(__file__).resolve().parents[1]
 DOUBLE = SERVICE / "tests" / "doubles" / "backend.py"
 MASTER = "sk-bench-master-key"
 BODY = '{"model":"jerry-tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
-ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "+metrics"]
-DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers"]
+ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "+metrics"]
+DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli"]
 
 # Makes the named packages look absent, to measure what a plain `pip install litellm[proxy]` gets.
 HIDE_PACKAGES = '''
@@ -122,7 +127,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     cfg["router_settings"]["fallbacks"] = []
     if name == "+settings":
         return cfg, 1
-    if name == "+2workers":
+    if name in ("+2workers", "cli"):
         return cfg, 2
     if name == "+metrics":
         # One worker: with several, LiteLLM switches prometheus to multiprocess mode, and start-up
@@ -132,7 +137,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     raise SystemExit(f"bench: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
 
 
-def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.Popen, str, float]:
     cfg, workers = variant_config(name, backend_port)
     port = free_port()
     slug = name.strip("+")
@@ -144,6 +149,10 @@ def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.P
         # LiteLLM's own CLI, default log level; only the offline switch is set.
         cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
                "--host", "127.0.0.1", "--port", str(port)]
+    elif name == "cli":
+        env["LITELLM_LOG"] = "ERROR"
+        cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
+               "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)]
         if name == "stock":
             hide = tmp / "hide"
             hide.mkdir(exist_ok=True)
@@ -153,10 +162,11 @@ def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.P
         cmd = [str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
                "--config", str(cfg_path), "--workers", str(workers)]
     log = open(tmp / f"{slug}.log", "w")
+    started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             cwd=SERVICE)
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc)
-    return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
+    return proc, f"http://127.0.0.1:{port}/v1/chat/completions", time.monotonic() - started
 
 
 def main() -> int:
@@ -186,14 +196,15 @@ def main() -> int:
     targets: dict[str, tuple[str, bool]] = {"direct": (f"http://127.0.0.1:{backend_port}/v1/chat/completions", False)}
     procs: list[subprocess.Popen] = [backend]
     samples: dict[str, dict[int, list[dict[str, float]]]] = {}
+    startup: dict[str, float] = {}
     load_before = os.getloadavg()[0]
     try:
         wait_http(f"http://127.0.0.1:{backend_port}/health")
         for name in variants:
-            proc, url = start_gateway(name, backend_port, tmp)
+            proc, url, startup[name] = start_gateway(name, backend_port, tmp)
             procs.append(proc)
             targets[name] = (url, True)
-            print(f"  started {name}", file=sys.stderr, flush=True)
+            print(f"  started {name} in {startup[name]:.1f} s", file=sys.stderr, flush=True)
         for url, auth in targets.values():
             hey(url, 4, 200, auth)  # warm-up: lazy imports, connection pools, caches
         for r in range(args.rounds):
@@ -226,12 +237,18 @@ def main() -> int:
     print("ms; +p50/+p99 = added over calling the backend directly; vs stock = req/s at c=32 relative to stock")
     names = list(med)
     print("\nWhat each step bought (c=1 added p50, c=32 req/s):")
-    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c != "+metrics"]
+    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c not in ("+metrics", "cli")]
+    if "cli" in med and "+2workers" in med:
+        steps.append(("cli", "+2workers"))
     if "+metrics" in med and "+settings" in med:
         steps.append(("+settings", "+metrics"))
     for prev, cur in steps:
         print(f"  {cur:<10} (vs {prev:<9}) {med[cur][1]['p50'] - med[prev][1]['p50']:+6.2f} ms   "
               f"{med[cur][32]['rps'] - med[prev][32]['rps']:+7.0f} req/s")
+    print("\nStart-up to /health/liveliness (s): " + ", ".join(f"{n} {t:.1f}" for n, t in startup.items()))
+    if "cli" in startup and "+2workers" in startup:
+        print(f"  launcher (+2workers) vs LiteLLM's CLI (cli), both 2 workers: "
+              f"{startup['+2workers'] / startup['cli']:.2f}x the CLI's start-up time")
     return 0
 
 

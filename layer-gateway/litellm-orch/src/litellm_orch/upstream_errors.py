@@ -22,13 +22,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import error_body, scrub
+from .errors import error_body
 
 _CLASS = re.compile(r"litellm\.(\w+)")
 _UPSTREAM_CODE = re.compile(r"^Error code: (\d{3})(?: - )?")
 _COOLDOWN = re.compile(r"[Tt]ry again in (\d+) seconds")
-_CONTEXT = re.compile(r"maximum context length is ([\d,]+)")
-_USED = re.compile(r"(?:messages|prompt) (?:use|uses|has|is) ([\d,]+) tokens")
+_CONTEXT = re.compile(r"maximum context length is ([\d,]+)|([\d,]+)-token context")
+_USED = re.compile(r"(?:messages|prompt) (?:use|uses|has|is) ([\d,]+) tokens|needs ([\d,]+) tokens")
 # LiteLLM's trailers: routing hints, docs links, the model-group line.
 _TRAILERS = re.compile(r"\n(?:model=|Received Model Group|Available Model Group|LiteLLM: model group|Set '|"
                        r"context_window_fallbacks=).*", re.S)
@@ -132,8 +132,10 @@ def shape(status: int, message: str, ctx: Context) -> Shaped:
     if p.cls == "ContextWindowExceededError" or p.code == "context_length_exceeded":
         limit = _CONTEXT.search(p.message)
         used = _USED.search(p.message)
-        size = f"{int(limit.group(1).replace(',', '')):,}-token context" if limit else "context"
-        over = f" (it needs {int(used.group(1).replace(',', '')):,} tokens)" if used else ""
+        tokens = (limit.group(1) or limit.group(2)).replace(",", "") if limit else ""
+        size = f"{int(tokens):,}-token context" if tokens else "context"
+        needed = (used.group(1) or used.group(2)).replace(",", "") if used else ""
+        over = f" (it needs {int(needed):,} tokens)" if needed else ""
         tools = f", including the {ctx.tools} tool definitions sent with it" if ctx.tools else ""
         todo = "send fewer or shorter tool definitions, " if ctx.tools else ""
         return _shaped(400, f"The prompt is longer than {name}'s {size}{over}{tools}. Shorten the conversation "
@@ -195,4 +197,3 @@ def error_message(payload: Any) -> tuple[str, str | None] | None:
     return None
 
 
-__all__ = ["Context", "Shaped", "error_message", "parse", "scrub", "shape"]
