@@ -8,7 +8,10 @@ other listener is the gateway's).
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +28,11 @@ def listeners() -> set[tuple[str, int]]:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[3] == "0A":
-                found.add((fields[1].split(":")[0], int(fields[1].split(":")[1], 16)))
+            if fields[3] == "0A":  # LISTEN
+                address, port = fields[1].split(":")
+                raw = bytes.fromhex(address)
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # host byte order per word
+                found.add((str(ipaddress.ip_address(raw)), int(port, 16)))
     return found
 
 
@@ -41,9 +47,11 @@ def main() -> int:
         "model": "openai/jerry-tiny", "api_base": "http://127.0.0.1:9/v1", "api_key": "x"}}],
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"}}))
     env = procs.base_env(LITELLM_MASTER_KEY="sk-isolated", LITELLM_NUM_WORKERS="1", UV_PYTHON_DOWNLOADS="never")
-    gateway = subprocess.Popen([str(procs.SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port",
-                                str(PORT), "--config", str(config)], env=env, cwd=procs.SERVICE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = workdir / "gateway.stderr"
+    with open(log, "w") as err:  # a file, not a pipe: a stray child cannot keep us waiting on it
+        gateway = subprocess.Popen([str(procs.SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port",
+                                    str(PORT), "--config", str(config)], env=env, cwd=procs.SERVICE,
+                                   stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     others: set[tuple[str, int]] = set()
     deadline = time.monotonic() + 180
     while gateway.poll() is None and time.monotonic() < deadline:
@@ -51,11 +59,14 @@ def main() -> int:
         if others:
             break  # the bug: it listens somewhere else
         time.sleep(0.1)
-    if gateway.poll() is None:
-        subprocess.run(["kill", "-KILL", f"-{gateway.pid}"], check=False)
-    out, err = gateway.communicate(timeout=30)
-    print(json.dumps({"exit_code": gateway.returncode if gateway.returncode is not None else None,
-                      "other_listeners": sorted(f"{a}:{p}" for a, p in others), "stderr": err[-3000:]}))
+    code = gateway.poll()
+    try:
+        os.killpg(gateway.pid, signal.SIGKILL)  # whatever is left of it, in every case
+    except ProcessLookupError:
+        pass
+    gateway.wait(30)
+    print(json.dumps({"exit_code": code, "other_listeners": sorted(f"{a}:{p}" for a, p in others),
+                      "stderr": log.read_text(errors="replace")[-3000:]}))
     return 0
 
 

@@ -63,7 +63,7 @@ def test_backend_timeout(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="jerry-slow", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 504
     body = _clean(info.value)
-    assert body["code"] == "upstream_timeout" and body["message"].startswith("jerry-slow did not answer")
+    assert body["code"] == "upstream_timeout" and body["message"].startswith("jerry-slow did not answer within 2 s.")
     assert info.value.response.headers.get("x-should-retry") == "false"
 
 

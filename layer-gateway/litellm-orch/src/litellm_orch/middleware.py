@@ -101,7 +101,7 @@ class GatewayMiddleware:
         chat_request.check_chat(body, self.settings.models)
         tools = body.get("tools")
         ctx = upstream_errors.Context(model=body["model"], tools=len(tools) if isinstance(tools, list) else 0,
-                                      timeout_s=self.settings.timeout_s)
+                                      timeout_s=self.settings.timeout_for(body["model"]))
         await self._run_until_client_leaves(scope, raw, receive, self._response_filter(send, ctx))
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:

@@ -27,7 +27,11 @@ class GatewaySettings:
     max_body_bytes: int
     models: frozenset[str]  # public names in model_list
     upstreams: frozenset[str]  # host:port (and host) of every api_base: never shown to clients
-    timeout_s: float | None
+    timeout_s: float | None  # router-wide timeout
+    model_timeouts: tuple[tuple[str, float], ...] = ()  # a deployment's own `timeout`, by public name
+
+    def timeout_for(self, model: str) -> float | None:
+        return dict(self.model_timeouts).get(model, self.timeout_s)
 
     @classmethod
     def load(cls, config_path: str | Path, environ: dict[str, str] | None = None) -> GatewaySettings:
@@ -62,12 +66,15 @@ def _from_config(path: Path) -> dict:
         raise SettingsError(f"{path}{where}: not valid YAML") from None
     if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
         raise SettingsError(f"{path}: expected a mapping with a 'model_list' list")
-    models, upstreams = set(), set()
+    models, upstreams, timeouts = set(), set(), {}
     for i, entry in enumerate(config["model_list"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("model_name"), str):
             raise SettingsError(f"{path}: model_list[{i}].model_name must be a string")
         models.add(entry["model_name"])
-        base = (entry.get("litellm_params") or {}).get("api_base")
+        params = entry.get("litellm_params") or {}
+        if isinstance(params.get("timeout"), (int, float)):
+            timeouts[entry["model_name"]] = float(params["timeout"])
+        base = params.get("api_base")
         if isinstance(base, str) and base and not base.startswith("os.environ/"):
             parts = urlsplit(base)
             if parts.netloc:
@@ -77,4 +84,5 @@ def _from_config(path: Path) -> dict:
     timeout = (config.get("router_settings") or {}).get("timeout") or \
         (config.get("litellm_settings") or {}).get("request_timeout")
     return {"models": frozenset(models), "upstreams": frozenset(upstreams),
-            "timeout_s": float(timeout) if isinstance(timeout, (int, float)) else None}
+            "timeout_s": float(timeout) if isinstance(timeout, (int, float)) else None,
+            "model_timeouts": tuple(sorted(timeouts.items()))}
