@@ -18,6 +18,9 @@ Variants, each adding one thing to the previous, so the deltas say what each set
   +2workers  + --workers 2 (the mesh's default on a 2-core host)
   cli        the mesh's settings and 2 workers under LiteLLM's own CLI, without our launcher and
              middleware (what start.sh ran before the launcher): compare with +2workers
+  cli1       the same with 1 worker: compare with +settings (the launcher's and middleware's own
+             cost, without uvicorn's multiprocess supervisor, which can keep `cli` from starting
+             at all on a loaded host)
   +metrics   +settings (1 worker) + the Prometheus callback: what /metrics would cost; compare
              with +settings, not with the row above
 Start-up (seconds from exec to the first 200 from /health/liveliness) is printed per variant; the
@@ -47,8 +50,8 @@ SERVICE = Path(__file__).resolve().parents[1]
 DOUBLE = SERVICE / "tests" / "doubles" / "backend.py"
 MASTER = "sk-bench-master-key"
 BODY = '{"model":"jerry-tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
-ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "+metrics"]
-DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli"]
+ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "cli1", "+metrics"]
+DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "cli1"]
 START_TIMEOUT_S = 300
 
 # Makes the named packages look absent, to measure what a plain `pip install litellm[proxy]` gets.
@@ -126,7 +129,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     cfg = copy.deepcopy(tuned)
     cfg["model_list"] = model_list
     cfg["router_settings"]["fallbacks"] = []
-    if name == "+settings":
+    if name in ("+settings", "cli1"):
         return cfg, 1
     if name in ("+2workers", "cli"):
         return cfg, 2
@@ -150,7 +153,7 @@ def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.P
         # LiteLLM's own CLI, default log level; only the offline switch is set.
         cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
                "--host", "127.0.0.1", "--port", str(port)]
-    elif name == "cli":
+    elif name in ("cli", "cli1"):
         env["LITELLM_LOG"] = "ERROR"
         cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
                "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)]
@@ -250,9 +253,12 @@ def main() -> int:
     print("ms; +p50/+p99 = added over calling the backend directly; vs stock = req/s at c=32 relative to stock")
     names = list(med)
     print("\nWhat each step bought (c=1 added p50, c=32 req/s):")
-    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c not in ("+metrics", "cli")]
+    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c not in ("+metrics", "cli", "cli1")
+             and p not in ("cli", "cli1")]
     if "cli" in med and "+2workers" in med:
         steps.append(("cli", "+2workers"))
+    if "cli1" in med and "+settings" in med:
+        steps.append(("cli1", "+settings"))
     if "+metrics" in med and "+settings" in med:
         steps.append(("+settings", "+metrics"))
     for prev, cur in steps:
@@ -261,9 +267,10 @@ def main() -> int:
     print("\nStart-up to /health/liveliness (s): " + ", ".join(f"{n} {t:.1f}" for n, t in startup.items()))
     for name in not_started:
         print(f"  {name}: did not answer within {START_TIMEOUT_S} s (not measured)")
-    if "cli" in startup and "+2workers" in startup:
-        print(f"  launcher (+2workers) vs LiteLLM's CLI (cli), both 2 workers: "
-              f"{startup['+2workers'] / startup['cli']:.2f}x the CLI's start-up time")
+    for ours, theirs in (("+2workers", "cli"), ("+settings", "cli1")):
+        if ours in startup and theirs in startup:
+            print(f"  launcher ({ours}) vs LiteLLM's CLI ({theirs}): {startup[ours] / startup[theirs]:.2f}x the CLI's "
+                  "start-up time")
     return 0
 
 

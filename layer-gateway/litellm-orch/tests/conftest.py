@@ -6,6 +6,12 @@ rewritten to free ephemeral ports. LiteLLM takes ~6 s to start, so everything is
 
 from __future__ import annotations
 
+import os
+
+# Before any test module imports litellm in this process (test_auth_unit): otherwise the import
+# tries to fetch the model cost map from the internet.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
 import secrets
 import time
 from collections.abc import Iterator

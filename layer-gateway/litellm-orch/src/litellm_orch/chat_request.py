@@ -93,8 +93,10 @@ def _is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(s, str) for s in v)
 
 
-# Top-level parameter -> (accepts the value?, what it must be). null is always accepted: OpenAI
-# clients send explicit nulls for unset parameters.
+# Top-level parameter -> (accepts the value?, what it must be), for the parameters LiteLLM would
+# drop or pass on wrongly typed. Others (user, metadata, logprobs...) are left to LiteLLM and the
+# backend: refusing a harmless field some client fills its own way would break that client.
+# null is always accepted: OpenAI clients send explicit nulls for unset parameters.
 _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "stream": (lambda v: isinstance(v, bool), "a boolean"),
     "stream_options": (lambda v: isinstance(v, dict), "an object"),
@@ -102,21 +104,13 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_completion_tokens": (_is_int, "an integer"),
     "n": (_is_int, "an integer"),
     "seed": (_is_int, "an integer"),
-    "top_logprobs": (_is_int, "an integer"),
     "temperature": (_is_number, "a number"),
     "top_p": (_is_number, "a number"),
     "presence_penalty": (_is_number, "a number"),
     "frequency_penalty": (_is_number, "a number"),
     "stop": (lambda v: isinstance(v, str) or _is_str_list(v), "a string or an array of strings"),
     "response_format": (lambda v: isinstance(v, dict), "an object"),
-    "logit_bias": (lambda v: isinstance(v, dict), "an object"),
-    "logprobs": (lambda v: isinstance(v, bool), "a boolean"),
-    "parallel_tool_calls": (lambda v: isinstance(v, bool), "a boolean"),
-    "user": (lambda v: isinstance(v, str), "a string"),
-    "metadata": (lambda v: isinstance(v, dict), "an object"),
     "tool_choice": (lambda v: isinstance(v, (str, dict)), 'a string ("none", "auto", "required") or an object'),
-    "function_call": (lambda v: isinstance(v, (str, dict)), "a string or an object"),
-    "functions": (lambda v: isinstance(v, list) and all(isinstance(f, dict) for f in v), "an array of objects"),
 }
 
 

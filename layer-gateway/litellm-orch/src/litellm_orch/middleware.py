@@ -102,7 +102,8 @@ class GatewayMiddleware:
         tools = body.get("tools")
         ctx = upstream_errors.Context(model=body["model"], tools=len(tools) if isinstance(tools, list) else 0,
                                       timeout_s=self.settings.timeout_for(body["model"]))
-        await self._run_until_client_leaves(scope, raw, receive, self._response_filter(send, ctx))
+        await self._run_until_client_leaves(scope, raw, receive, self._response_filter(send, ctx),
+                                            cancel=body.get("stream") is not True)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
@@ -134,8 +135,15 @@ class GatewayMiddleware:
                                  f"a shorter conversation (the operator sets the limit with "
                                  f"LITELLM_ORCH_MAX_BODY_BYTES).", None, "request_too_large", {"connection": "close"})
 
-    async def _run_until_client_leaves(self, scope: Scope, raw: bytes, receive: Receive, send: Send) -> None:
-        """Run LiteLLM with the body already read; cancel it if the client disconnects first."""
+    async def _run_until_client_leaves(self, scope: Scope, raw: bytes, receive: Receive, send: Send,
+                                       cancel: bool) -> None:
+        """Run LiteLLM with the body already read and tell it when the client leaves.
+
+        Non-streamed (`cancel`): LiteLLM never looks, so its task is cancelled, which closes the
+        connection to the backend. Streamed: LiteLLM watches for the disconnect itself and closes
+        the upstream in its own cleanup; a cancel from outside could land in that cleanup and
+        leave the upstream open (seen: 2 of 13 abandoned streams ran to max_tokens), so a stream is
+        only told (receive() says http.disconnect, send() raises OSError)."""
         replay: list[Message] = [{"type": "http.request", "body": raw, "more_body": False}]
         gone = asyncio.Event()
         finished = False
@@ -148,6 +156,11 @@ class GatewayMiddleware:
 
         async def inner_send(message: Message) -> None:
             nonlocal finished
+            if gone.is_set():
+                # What ASGI 2.4 servers should do and uvicorn's httptools protocol does not (it
+                # drops the message silently): a stream that swallowed our cancel stops here
+                # (Starlette turns the OSError into ClientDisconnect and closes the upstream).
+                raise OSError("the client disconnected")
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 finished = True
             await send(message)
@@ -160,7 +173,7 @@ class GatewayMiddleware:
             while (await receive())["type"] != "http.disconnect":
                 pass
             gone.set()
-            if not finished:
+            if cancel and not finished:
                 task.cancel()
 
         watcher = asyncio.ensure_future(watch())
