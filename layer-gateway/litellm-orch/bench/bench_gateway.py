@@ -13,10 +13,18 @@ Variants, each adding one thing to the previous, so the deltas say what each set
              environment of a plain install (opentelemetry-sdk and httptools hidden)
   +deps      + opentelemetry-sdk (stops a failing per-request import) + httptools (C HTTP parser)
   +auth      + our custom_auth (master-key compare, skips the virtual-key machinery)
-  +settings  + the rest of config/router.yaml and LITELLM_LOG=ERROR (= the mesh, 1 worker)
+  +settings  + the rest of config/router.yaml, LITELLM_LOG=ERROR, started by scripts/start.sh: our
+             launcher and middleware (= the mesh, 1 worker)
   +2workers  + --workers 2 (the mesh's default on a 2-core host)
+  cli        the mesh's settings and 2 workers under LiteLLM's own CLI, without our launcher and
+             middleware (what start.sh ran before the launcher): compare with +2workers
+  cli1       the same with 1 worker: compare with +settings (the launcher's and middleware's own
+             cost, without uvicorn's multiprocess supervisor, which can keep `cli` from starting
+             at all on a loaded host)
   +metrics   +settings (1 worker) + the Prometheus callback: what /metrics would cost; compare
              with +settings, not with the row above
+Start-up (seconds from exec to the first 200 from /health/liveliness) is printed per variant; the
+gateways start one after the other, so each start-up has the machine to itself (bar the others idling).
 """
 
 from __future__ import annotations
@@ -42,8 +50,9 @@ SERVICE = Path(__file__).resolve().parents[1]
 DOUBLE = SERVICE / "tests" / "doubles" / "backend.py"
 MASTER = "sk-bench-master-key"
 BODY = '{"model":"jerry-tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
-ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "+metrics"]
-DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers"]
+ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "cli1", "+metrics"]
+DEFAULT_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "cli1"]
+START_TIMEOUT_S = 300
 
 # Makes the named packages look absent, to measure what a plain `pip install litellm[proxy]` gets.
 HIDE_PACKAGES = '''
@@ -120,9 +129,9 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     cfg = copy.deepcopy(tuned)
     cfg["model_list"] = model_list
     cfg["router_settings"]["fallbacks"] = []
-    if name == "+settings":
+    if name in ("+settings", "cli1"):
         return cfg, 1
-    if name == "+2workers":
+    if name in ("+2workers", "cli"):
         return cfg, 2
     if name == "+metrics":
         # One worker: with several, LiteLLM switches prometheus to multiprocess mode, and start-up
@@ -132,7 +141,7 @@ def variant_config(name: str, backend_port: int) -> tuple[dict, int]:
     raise SystemExit(f"bench: unknown variant {name!r}; known: {', '.join(ALL_VARIANTS)}")
 
 
-def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.Popen, str | None, float | None]:
     cfg, workers = variant_config(name, backend_port)
     port = free_port()
     slug = name.strip("+")
@@ -144,6 +153,10 @@ def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.P
         # LiteLLM's own CLI, default log level; only the offline switch is set.
         cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
                "--host", "127.0.0.1", "--port", str(port)]
+    elif name in ("cli", "cli1"):
+        env["LITELLM_LOG"] = "ERROR"
+        cmd = [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(cfg_path),
+               "--host", "127.0.0.1", "--port", str(port), "--num_workers", str(workers)]
         if name == "stock":
             hide = tmp / "hide"
             hide.mkdir(exist_ok=True)
@@ -153,10 +166,18 @@ def start_gateway(name: str, backend_port: int, tmp: Path) -> tuple[subprocess.P
         cmd = [str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
                "--config", str(cfg_path), "--workers", str(workers)]
     log = open(tmp / f"{slug}.log", "w")
+    started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             cwd=SERVICE)
-    wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc)
-    return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, timeout=START_TIMEOUT_S)
+    except SystemExit as exc:
+        # LiteLLM's CLI with 2 workers can fail to start at all on a loaded host (its workers are
+        # killed by uvicorn's 5 s health ping while they import LiteLLM): report it, go on.
+        stop(proc)
+        print(f"  {name}: {exc}", file=sys.stderr, flush=True)
+        return proc, None, None
+    return proc, f"http://127.0.0.1:{port}/v1/chat/completions", time.monotonic() - started
 
 
 def main() -> int:
@@ -186,14 +207,20 @@ def main() -> int:
     targets: dict[str, tuple[str, bool]] = {"direct": (f"http://127.0.0.1:{backend_port}/v1/chat/completions", False)}
     procs: list[subprocess.Popen] = [backend]
     samples: dict[str, dict[int, list[dict[str, float]]]] = {}
+    startup: dict[str, float] = {}
+    not_started: list[str] = []
     load_before = os.getloadavg()[0]
     try:
         wait_http(f"http://127.0.0.1:{backend_port}/health")
         for name in variants:
-            proc, url = start_gateway(name, backend_port, tmp)
+            proc, url, took = start_gateway(name, backend_port, tmp)
             procs.append(proc)
+            if url is None:
+                not_started.append(name)
+                continue
+            startup[name] = took
             targets[name] = (url, True)
-            print(f"  started {name}", file=sys.stderr, flush=True)
+            print(f"  started {name} in {took:.1f} s", file=sys.stderr, flush=True)
         for url, auth in targets.values():
             hey(url, 4, 200, auth)  # warm-up: lazy imports, connection pools, caches
         for r in range(args.rounds):
@@ -226,12 +253,24 @@ def main() -> int:
     print("ms; +p50/+p99 = added over calling the backend directly; vs stock = req/s at c=32 relative to stock")
     names = list(med)
     print("\nWhat each step bought (c=1 added p50, c=32 req/s):")
-    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c != "+metrics"]
+    steps = [(p, c) for p, c in zip(names[1:], names[2:]) if c not in ("+metrics", "cli", "cli1")
+             and p not in ("cli", "cli1")]
+    if "cli" in med and "+2workers" in med:
+        steps.append(("cli", "+2workers"))
+    if "cli1" in med and "+settings" in med:
+        steps.append(("cli1", "+settings"))
     if "+metrics" in med and "+settings" in med:
         steps.append(("+settings", "+metrics"))
     for prev, cur in steps:
         print(f"  {cur:<10} (vs {prev:<9}) {med[cur][1]['p50'] - med[prev][1]['p50']:+6.2f} ms   "
               f"{med[cur][32]['rps'] - med[prev][32]['rps']:+7.0f} req/s")
+    print("\nStart-up to /health/liveliness (s): " + ", ".join(f"{n} {t:.1f}" for n, t in startup.items()))
+    for name in not_started:
+        print(f"  {name}: did not answer within {START_TIMEOUT_S} s (not measured)")
+    for ours, theirs in (("+2workers", "cli"), ("+settings", "cli1")):
+        if ours in startup and theirs in startup:
+            print(f"  launcher ({ours}) vs LiteLLM's CLI ({theirs}): {startup[ours] / startup[theirs]:.2f}x the CLI's "
+                  "start-up time")
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start the gateway (LiteLLM proxy) with the mesh's config.
+# Start the gateway (LiteLLM's proxy app behind our middleware) with the mesh's config.
 #
 #   scripts/start.sh --host 0.0.0.0 --port 4000 [--config FILE] [--workers N]
 #
@@ -59,5 +59,7 @@ if [[ "${OPTILLM_PROXY_KEY:-}" == sk-* ]]; then
 fi
 
 cd "$service_dir"
-exec uv run --project "$service_dir" --frozen litellm \
-  --config "$config" --host "$host" --port "$port" --num_workers "$workers"
+# Our launcher, not `litellm`: exactly host:port (LiteLLM's CLI moves to a random port when 4000 is
+# taken), workers that die with their master, and the gateway middleware (src/litellm_orch/serve.py).
+exec uv run --project "$service_dir" --frozen python -m litellm_orch.serve \
+  --config "$config" --host "$host" --port "$port" --workers "$workers"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import signal
 import socket
@@ -146,3 +147,77 @@ def start_gateway(logdir: Path, config: dict, env_extra: dict[str, str], name: s
     proc = spawn(name, cmd, env, logdir, port, "/health/liveliness", cwd=SERVICE, timeout=180)
     proc.extra["config"] = cfg
     return proc
+
+
+# --- the gateway's process tree (start.sh execs `uv run`, which runs the launcher's master, whose
+# children are the uvicorn workers and multiprocessing's resource tracker) ---------------------
+
+def children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gateway_tree(proc: Proc) -> tuple[int, list[int]]:
+    """(master pid, worker pids) of a gateway started by start_gateway."""
+    masters = [c for c in children(proc.popen.pid) if "litellm_orch.serve" in cmdline(c)]
+    assert len(masters) == 1, f"expected one launcher under {proc.popen.pid}, found {masters}"
+    workers = [c for c in children(masters[0]) if "spawn_main" in cmdline(c)]
+    return masters[0], workers
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def listening(pids: list[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state held by any of `pids`."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found: set[tuple[str, int]] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = fields[1].split(":")
+            raw = bytes.fromhex(addr_hex)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # host byte order per word
+            found.add((str(ipaddress.ip_address(raw)), int(port_hex, 16)))
+    return found

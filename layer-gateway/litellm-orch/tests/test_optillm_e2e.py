@@ -11,17 +11,19 @@ import openai
 import procs
 import pytest
 
-# Backend calls per request (optillm 0.4.0), and the `n` of the first one.
+# Backend calls per request (optillm 0.4.0), and the `n` of the first one. These hold whatever the
+# model answers: moa always asks for 3 candidates, a critique and a final answer; bon for 3
+# candidates and one rating each.
 EXPECTED = {"jerry-tiny-moa": (3, 3), "jerry-tiny-re2": (1, 1), "jerry-tiny-bon": (4, 3)}
+# The built-in model ends its answers by itself (EOS), in no measured case past ~100 tokens (see
+# ov-server's SERVICE_SPEC): 1024 leaves every call room to finish, on any CPU.
+ROOMY = 1024
 
 
 @pytest.mark.parametrize("alias", sorted(EXPECTED))
 def test_approach_alias_makes_the_expected_backend_calls(client: openai.OpenAI, alias: str, calls) -> None:
-    # Every approach refuses (or drops) an answer that ended on max_tokens. The built-in
-    # model ends by itself (EOS), mostly within ~20 tokens and in no measured case past
-    # ~100, so 256 leaves the tiny model to stop first with overwhelming probability.
     resp = client.chat.completions.create(
-        model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=256)
+        model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=ROOMY)
     assert resp.choices and isinstance(resp.choices[0].message.content, str)
     made = calls()
     count, first_n = EXPECTED[alias]
@@ -29,6 +31,46 @@ def test_approach_alias_makes_the_expected_backend_calls(client: openai.OpenAI, 
     assert made[0]["n"] == first_n
     # Every callback used the plain name and went straight to the backend: no loop.
     assert {c["model"] for c in made} == {"jerry-tiny"}
+
+
+@pytest.mark.parametrize("alias", sorted(EXPECTED))
+def test_alias_usage_counts_every_backend_call(client: openai.OpenAI, alias: str, calls) -> None:
+    resp = client.chat.completions.create(
+        model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=ROOMY)
+    made = calls()
+    assert made and all(c["usage"] for c in made)
+    prompt = sum(c["usage"]["prompt_tokens"] for c in made)
+    completion = sum(c["usage"]["completion_tokens"] for c in made)
+    assert resp.usage.prompt_tokens == prompt > 0
+    assert resp.usage.completion_tokens == completion > 0
+    assert resp.usage.total_tokens == prompt + completion
+
+
+@pytest.mark.parametrize("alias", sorted(EXPECTED))
+def test_truncated_answer_is_a_400_with_its_cause_and_runs_once(gateway: procs.Proc, keys: dict[str, str],
+                                                                alias: str, calls) -> None:
+    # max_tokens=1 with ignore_eos: every backend answer is cut. Default client retries (2): the
+    # failure must not be repeated, and the approach must not run more than once.
+    retrying = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=keys["master"], timeout=120)
+    with pytest.raises(openai.BadRequestError) as info:
+        retrying.chat.completions.create(model=alias, messages=[{"role": "user", "content": "What is 2 + 2?"}],
+                                         max_tokens=1, extra_body={"ignore_eos": True})
+    message = info.value.response.json()["error"]["message"]
+    assert "needs complete answers" in message and "max_tokens=1" in message, message
+    assert "Raise max_tokens" in message and "litellm" not in message and "Error code" not in message
+    assert len(calls()) <= EXPECTED[alias][0]  # one run of the approach, at most its usual calls
+
+
+def test_backend_failure_behind_an_alias_names_the_cause_and_runs_once(gateway: procs.Proc, keys: dict[str, str],
+                                                                       counter: procs.Proc, calls) -> None:
+    retrying = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=keys["master"], timeout=120)
+    # A prompt over the backend's context: the gateway's own answer to OptiLLM's call is a 400.
+    with pytest.raises(openai.BadRequestError) as info:
+        retrying.chat.completions.create(model="jerry-tiny-re2", messages=[{"role": "user", "content": "hi " * 9000}],
+                                         max_tokens=ROOMY)
+    message = info.value.response.json()["error"]["message"]
+    assert "8,192-token context" in message, message
+    assert len(calls()) == 1
 
 
 def test_optillm_rejects_callers_without_its_key(mesh: dict[str, procs.Proc], keys: dict[str, str]) -> None:
@@ -42,6 +84,7 @@ def test_optillm_rejects_callers_without_its_key(mesh: dict[str, procs.Proc], ke
 
 
 def test_approach_alias_streams(client: openai.OpenAI) -> None:
+    # One chunk with the whole answer: approaches compare complete answers (optillm-proxy SERVICE_SPEC).
     stream = client.chat.completions.create(
-        model="jerry-tiny-moa", messages=[{"role": "user", "content": "hi"}], max_tokens=8, stream=True)
+        model="jerry-tiny-moa", messages=[{"role": "user", "content": "hi"}], max_tokens=ROOMY, stream=True)
     assert any(c.choices and c.choices[0].delta.content is not None for c in stream)

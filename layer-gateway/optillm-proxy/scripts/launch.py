@@ -6,6 +6,9 @@ environment switches it into local inference), and a flag is visible to every us
 from the environment and passes it to OptiLLM's own argument parser in-process, so no command line
 of the service ever holds it. (OptiLLM runs Flask without the reloader: nothing re-executes argv.)
 
+It also installs `optillm_guard` (same folder): real causes and statuses for failures, no retries
+of its own, and real usage totals (see that module).
+
 usage: python scripts/launch.py [OPTILLM FLAGS...]     (with HOMELAB_OPTILLM_CLIENT_KEY set)
 """
 
@@ -26,9 +29,11 @@ def main() -> int:
         print("launch.py: error: pass the client key in the environment, not as --optillm-api-key", file=sys.stderr)
         return 2
     sys.argv = ["optillm", *sys.argv[1:], "--optillm-api-key", key]
-    from optillm import main as optillm_main
+    import optillm_guard
+    from optillm import server
 
-    return optillm_main() or 0
+    optillm_guard.install(server)
+    return server.main() or 0
 
 
 if __name__ == "__main__":

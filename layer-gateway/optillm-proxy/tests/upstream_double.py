@@ -4,7 +4,9 @@
 
 Binds 127.0.0.1 on a free port, writes the port to PORT_FILE. `GET /_calls` returns the recorded
 calls (model, n, authorization), `DELETE /_calls` clears them. Answers finish with "stop" so
-approaches that reject truncated answers (re2) succeed.
+approaches that reject truncated answers (re2) succeed, except:
+- a request with `max_tokens` <= 2 gets answers cut there (`finish_reason: "length"`);
+- model `jerry-fail-<status>` gets that HTTP status with an OpenAI-shaped error (the gateway's).
 """
 
 from __future__ import annotations
@@ -51,11 +53,18 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             CALLS.append({"model": data.get("model"), "n": n, "authorization": self.headers.get("authorization")})
             index = len(CALLS)
+        model = str(data.get("model"))
+        if model.startswith("jerry-fail-"):
+            status = int(model.rsplit("-", 1)[1])
+            return self._send(status, {"error": {"message": f"{model} failed on purpose ({status}).",
+                                                 "type": "server_error", "param": None, "code": "injected"}})
+        cut = isinstance(data.get("max_tokens"), int) and data["max_tokens"] <= 2
         self._send(200, {
             "id": f"chatcmpl-{index}", "object": "chat.completion", "created": int(time.time()),
             "model": data.get("model"),
-            "choices": [{"index": i, "message": {"role": "assistant", "content": f"The answer is 4. ({index}.{i})"},
-                         "finish_reason": "stop"} for i in range(n)],
+            "choices": [{"index": i, "message": {"role": "assistant",
+                                                 "content": f"Cut{index}.{i}" if cut else f"The answer is 4. ({index}.{i})"},
+                         "finish_reason": "length" if cut else "stop"} for i in range(n)],
             "usage": {"prompt_tokens": 10, "completion_tokens": 6 * n, "total_tokens": 10 + 6 * n},
         })
 

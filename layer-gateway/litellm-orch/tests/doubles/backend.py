@@ -5,14 +5,16 @@ benchmark (a trivial backend isolates gateway overhead), and as a counting proxy
 real ov-server (`--upstream`) to count the calls an OptiLLM approach makes.
 
     python backend.py --port 0 [--model-id jerry-tiny] [--api-key K] [--upstream URL]
+                      [--fail-status N] [--delay S] [--break-stream]
 
 Prints `READY <port>` on stdout once listening. `GET /_calls` lists recorded calls
-(model, n, stream), `DELETE /_calls` clears them.
+(model, n, stream; with --upstream also the usage of non-streamed answers), `DELETE /_calls` clears them.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import sys
@@ -48,6 +50,8 @@ async def chat(request: Request) -> Response:
         return _err(401, "bad key", "invalid_api_key")
     body = await request.json()
     CALLS.append({"model": body.get("model"), "n": body.get("n", 1), "stream": bool(body.get("stream"))})
+    if ARGS.delay:
+        await asyncio.sleep(ARGS.delay)
     if ARGS.fail_status:
         return _err(ARGS.fail_status, "injected failure", "injected_failure")
     if ARGS.upstream:
@@ -74,6 +78,8 @@ async def _stream(rid, created, body, n, text, usage):
             chunk = {**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": piece},
                                           "finish_reason": None}]}
             yield f"data: {json.dumps(chunk)}\n\n"
+            if ARGS.break_stream:
+                raise ConnectionAbortedError("injected: the backend died in the middle of the stream")
         yield f"data: {json.dumps({**base, 'choices': [{'index': i, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
     if (body.get("stream_options") or {}).get("include_usage"):
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
@@ -81,11 +87,22 @@ async def _stream(rid, created, body, n, text, usage):
 
 
 async def _forward(request: Request, body: dict) -> Response:
-    """Pass the request through unchanged, streaming the answer back as it arrives."""
+    """Pass the request through unchanged (streams chunk by chunk); record the usage of whole answers."""
     headers = {"authorization": request.headers.get("authorization", ""), "content-type": "application/json"}
     client = httpx.AsyncClient(timeout=300)
     upstream_req = client.build_request("POST", f"{ARGS.upstream}/chat/completions", json=body, headers=headers)
     upstream = await client.send(upstream_req, stream=True)
+    if not body.get("stream"):
+        try:
+            content = await upstream.aread()
+        finally:
+            await upstream.aclose()
+            await client.aclose()
+        try:
+            CALLS[-1]["usage"] = json.loads(content).get("usage")
+        except ValueError:
+            pass
+        return Response(content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type"))
 
     async def relay():
         try:
@@ -126,6 +143,8 @@ def main() -> None:
     parser.add_argument("--reply", default="hello from the double")
     parser.add_argument("--fail-status", type=int, default=0, help="answer every chat with this status")
     parser.add_argument("--upstream", default="", help="forward to this /v1 base and only count calls")
+    parser.add_argument("--delay", type=float, default=0.0, help="wait this long before answering a chat")
+    parser.add_argument("--break-stream", action="store_true", help="drop the connection after the first chunk")
     ARGS = parser.parse_args()
     app = Starlette(routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),

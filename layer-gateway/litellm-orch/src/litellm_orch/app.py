@@ -1,0 +1,19 @@
+"""The ASGI app each gateway worker serves: LiteLLM's proxy app inside the gateway middleware.
+
+uvicorn calls `create_app()` in every worker (`factory=True`), after the launcher (`serve.py`)
+has put the config path in the environment the way LiteLLM's own CLI does.
+"""
+
+from __future__ import annotations
+
+from .lifetime import bind_worker_to_master
+from .middleware import GatewayMiddleware
+from .settings import GatewaySettings
+
+
+def create_app() -> GatewayMiddleware:
+    bind_worker_to_master()  # first: a worker must not outlive its master, even during start-up
+    settings = GatewaySettings.from_env()
+    from litellm.proxy.proxy_server import app  # heavy import: only in the process that serves
+
+    return GatewayMiddleware(app, settings)
