@@ -20,7 +20,7 @@ def end(section: str) -> str:
     return f"<!-- END GENERATED: {section} -->"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def table(header: list[str], rows: list[list[str]]) -> str:
     esc = lambda c: c.replace("|", "\\|").replace("\n", " ")  # noqa: E731
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -28,7 +28,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def hosts_table(repo: Repo) -> str:
-    return _table(["host", "address", "role"], [[h.name, h.address, h.role] for h in repo.mesh.hosts])
+    return table(["host", "address", "role"], [[h.name, h.address, h.role] for h in repo.mesh.hosts])
 
 
 def services_table(repo: Repo) -> str:
@@ -38,7 +38,7 @@ def services_table(repo: Repo) -> str:
         rows.append([sp.name, sp.kind, s.rel_dir, sp.host, sp.bind or "-", str(sp.port or "-"),
                      sp.exposure + (f" ({sp.approval})" if sp.approval else ""),
                      sp.health.path if sp.health else "-", ", ".join(sp.upstreams) or "-"])
-    return _table(["service", "kind", "folder", "host", "bind", "port", "exposure", "health", "calls"],
+    return table(["service", "kind", "folder", "host", "bind", "port", "exposure", "health", "calls"],
                   rows)
 
 
@@ -48,13 +48,13 @@ def routes_table(repo: Repo) -> str:
         via = f"{r.service.name} -> gateway -> {r.target}" if r.is_alias else r.service.name
         rows.append([r.name, "alias" if r.is_alias else "model", via, r.upstream_model,
                      ", ".join(r.fallbacks) or "-"])
-    return _table(["public name", "type", "served by", "upstream id", "fallbacks"], rows)
+    return table(["public name", "type", "served by", "upstream id", "fallbacks"], rows)
 
 
 def ports_table(repo: Repo) -> str:
     rows = [[p.host, str(p.port), p.service, p.status, str(p.since)]
             for p in sorted(repo.ports.ports, key=lambda p: (p.host, p.port))]
-    return _table(["host", "port", "service", "status", "since"], rows)
+    return table(["host", "port", "service", "status", "since"], rows)
 
 
 def dossier_table(repo: Repo) -> str:
@@ -65,7 +65,7 @@ def dossier_table(repo: Repo) -> str:
             or (", ".join(t.name for t in sp.mcp.tools) if sp.mcp else "-")
         rows.append([f"[{sp.name}](../{s.rel_dir}/SERVICE_SPEC.md)", sp.kind, sp.description,
                      sp.systemd.unit if sp.systemd else "-", sp.env_file or "-", what])
-    return _table(["service", "kind", "role", "systemd unit", "env file", "models / aliases / tools"],
+    return table(["service", "kind", "role", "systemd unit", "env file", "models / aliases / tools"],
                   rows)
 
 
