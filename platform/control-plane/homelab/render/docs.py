@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from homelab.errors import InputError
-from homelab.load.repo import Repo
-from homelab.routing import routes
+from homelab.load.repo import Repo, Service
+from homelab.routing import Route, routes
 
 TOPOLOGY = "docs/foundation/topology.md"
 DOSSIER = "docs/PLATFORM_DOSSIER.md"
@@ -69,6 +69,49 @@ def dossier_table(repo: Repo) -> str:
                   rows)
 
 
+def _where(svc: Service, gateway_host: str | None) -> str:
+    sp = svc.spec
+    at = f" {sp.bind}:{sp.port}" if sp.port else " (stdio)"
+    host = f", host {sp.host}" if sp.host != gateway_host else ""
+    return f"{sp.name}{at} ({sp.kind}{host})"
+
+
+def diagram(repo: Repo) -> str:
+    """The mesh as a picture: who calls whom, through which public names (from the contracts)."""
+    gateway = repo.services.get(repo.mesh.gateway.service)
+    gw_host = gateway.spec.host if gateway else None
+    clients = [s for s in repo.by_kind("client", "interface")]
+    out = ["clients (" + ", ".join([*(s.name + (f" :{s.spec.port}" if s.spec.port else "")
+                                      for s in clients), "any OpenAI client"]) + ")"]
+    master = next((v.name for v in gateway.spec.env if v.secret and v.name.endswith("MASTER_KEY")),
+                  None) if gateway else None
+    out += [f"    │  Bearer {master}" if master else "    │", "    ▼"]
+    out.append(_where(gateway, gw_host) if gateway else f"{repo.mesh.gateway.service} (missing)")
+    by_service: dict[str, list[Route]] = {}
+    for r in routes(repo):
+        by_service.setdefault(r.service.name, []).append(r)
+    items = list(by_service.items())
+    for i, (name, rs) in enumerate(items):
+        last = i == len(items) - 1
+        svc = repo.services[name]
+        fallbacks = sorted({f for r in rs for f in r.fallbacks})
+        note = f"; falls back to {', '.join(fallbacks)}" if fallbacks else ""
+        out.append(f"    {'└' if last else '├'}─ {', '.join(r.name for r in rs)} ─► "
+                   f"{_where(svc, gw_host)}{note}")
+        targets = sorted({r.target for r in rs if r.target})
+        if targets:
+            out.append(f"    {' ' if last else '│'}      └─ calls the gateway back with "
+                       f"{', '.join(targets)}")
+    tools = sorted(repo.by_kind("mcp-tool"), key=lambda s: s.name)
+    if tools:
+        users = sorted(s.name for s in repo.services.values()
+                       if any(t.name in s.spec.upstreams for t in tools))
+        out.append("MCP tools (layer-tools/registry.yaml), separate from the gateway"
+                   + (f", used by {', '.join(users)}:" if users else ":"))
+        out += [f"    {_where(t, gw_host)}, {t.spec.mcp.transport if t.spec.mcp else '?'}" for t in tools]
+    return "```text\n" + "\n".join(out) + "\n```"
+
+
 def replace_section(text: str, section: str, content: str, path: str) -> str:
     pattern = re.compile(re.escape(begin(section)) + r".*?" + re.escape(end(section)), re.S)
     block = f"{begin(section)}\n{content}\n{end(section)}"
@@ -85,7 +128,8 @@ def replace_section(text: str, section: str, content: str, path: str) -> str:
 
 def render_topology(repo: Repo, current: str | None) -> str:
     text = current if current is not None else "# Mesh topology\n"
-    for section, content in (("hosts", hosts_table(repo)), ("services", services_table(repo)),
+    for section, content in (("diagram", diagram(repo)), ("hosts", hosts_table(repo)),
+                             ("services", services_table(repo)),
                              ("routes", routes_table(repo)), ("ports", ports_table(repo))):
         text = replace_section(text, section, content, TOPOLOGY)
     return text
