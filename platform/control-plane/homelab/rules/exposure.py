@@ -67,7 +67,9 @@ def _norm(person: str) -> str:
 def _reviews(ctx: Context) -> Iterator[Violation]:
     """HL305: a reviewer who is neither the requester nor an author of the change adding it."""
     src = ctx.repo.sources[APPROVALS_FILE]
-    known = {a.id for base in ctx.history.bases if base.approvals for a in base.approvals.approvals}
+    # New = not in the oldest base (the change's base when there is one, else HEAD).
+    oldest = ctx.history.bases[-1] if ctx.history.bases else None
+    known = {a.id for a in oldest.approvals.approvals} if oldest and oldest.approvals else set()
     people = {_norm(p) for p in ctx.history.change_people}
     for i, a in enumerate(ctx.repo.approvals.approvals):
         line = src.line("approvals", i, "reviewer") or src.line("approvals", i)
