@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -229,9 +228,11 @@ def test_stop_a_backend_and_watch_its_fallback(flow: Flow) -> None:
     assert "beta  stopped" in ok(flow.mesh("stop", "beta"))
     reply = flow.chat("jerry-beta")
     assert reply["content"] == "alpha (alpha-1) echoes: hello" and int(reply["fallbacks"]) >= 1
-    assert ok(flow.mesh("health", "--models", "--json"))  # exit 0: jerry-beta servable ...
     models = {m["name"]: m for m in json.loads(flow.mesh("health", "--models", "--json").stdout)}
-    assert models["jerry-beta"]["state"] == "fallback"  # ... through its fallback
+    assert models["jerry-beta"] == {"name": "jerry-beta", "state": "fallback",
+                                    "path": "fallback jerry-alpha: alpha"}
+    assert models["jerry-beta-cot"]["state"] == "up"  # thinker's call-back falls back too
+    assert "fallback jerry-alpha" in models["jerry-beta-cot"]["path"]
     ok(flow.mesh("start", "beta"))
     assert flow.chat("jerry-beta")["content"] == "beta (beta-1) echoes: hello"
     pid = flow.status()["beta"]["pid"]
