@@ -112,7 +112,9 @@ def _people(root: Path, base: str | None, dirty: bool) -> set[str]:
 
 def resolve(root: Path, explicit: str | None = None) -> History:
     """The bases to compare with (empty outside a git checkout or before the first commit)."""
-    head = _commit(root, "HEAD")
+    top = _git(root, "rev-parse", "--show-toplevel").stdout.strip()
+    # A mesh copied inside another repository is not that repository's mesh.
+    head = _commit(root, "HEAD") if top and Path(top).resolve() == root.resolve() else None
     if head is None:
         if explicit:
             raise InputError.one(PORTS_FILE, f"--base {explicit}: not a git checkout with commits")
