@@ -27,21 +27,20 @@ def _contracts(ctx: Context) -> Iterator[Violation]:
             continue
         key = (spec.host, spec.port)
         on_port[key].append(spec.name)
-        line = src.line("port")
         entry = ledger.get(key)
         if entry is None:
             others = [p.port for p in repo.ports.ports if p.service == spec.name and p.host == spec.host
                       and p.status == "active"]
             hint = f" (the ledger gives it {', '.join(map(str, others))})" if others else ""
-            yield Violation(src.path, line, "HL201", "port-not-in-ledger",
+            yield Violation(src.path, src.line("port"), "HL201", "port-not-in-ledger",
                             f"{spec.name} uses {spec.host}:{spec.port}, which the ledger never "
                             f"allocated{hint}")
         elif entry.status == "retired":
-            yield Violation(src.path, line, "HL204", "retired-port-reused",
+            yield Violation(src.path, src.line("port"), "HL204", "retired-port-reused",
                             f"{spec.host}:{spec.port} was retired ({entry.service}); retired ports "
                             "stay reserved")
         elif entry.service != spec.name:
-            yield Violation(src.path, line, "HL202", "port-ledger-mismatch",
+            yield Violation(src.path, src.line("port"), "HL202", "port-ledger-mismatch",
                             f"{spec.host}:{spec.port} belongs to {entry.service} in the ledger, "
                             f"not {spec.name}")
     for (host, port), names in sorted(on_port.items()):
