@@ -81,3 +81,15 @@ def test_base_ref_must_exist(mesh: Path) -> None:
         violations(mesh, base="no-such-ref")
     assert "base 'no-such-ref'" in str(exc.value) and "not a commit" in str(exc.value)
     assert git(mesh, "status", "--porcelain") == ""
+
+
+def test_a_base_from_the_environment_that_is_not_fetched_is_a_note_not_an_error(
+        mesh: Path, monkeypatch) -> None:  # noqa: ANN001
+    """CI on a pull request names the target branch, which a shallow checkout may lack."""
+    from homelab.load.repo import load_repo
+    from homelab.rules.history import resolve
+
+    monkeypatch.setenv("GITHUB_BASE_REF", "main-not-fetched")
+    history = resolve(load_repo(mesh).root)
+    assert [b.label for b in history.bases] == ["HEAD"]
+    assert "origin/main-not-fetched" in (history.note or "")

@@ -74,18 +74,23 @@ def _base(root: Path, label: str, commit: str) -> Base:
     return Base(label, commit, ledger, approvals)
 
 
-def _change_base(root: Path, head: str, explicit: str | None) -> tuple[str, str] | None:
+def _change_base(root: Path, head: str, explicit: str | None,
+                 notes: list[str]) -> tuple[str, str] | None:
     """(label, commit) of the base of the change, or None when there is none besides HEAD."""
     named = explicit or os.environ.get(BASE_ENV)
     if not named and os.environ.get("GITHUB_BASE_REF"):
         named = f"origin/{os.environ['GITHUB_BASE_REF']}"
     if named:
         target = _commit(root, named)
-        if target is None:
+        if target is None and explicit:
             raise InputError.one(PORTS_FILE, f"base {named!r} is not a commit in this checkout "
                                              "(fetch it, or pass another --base)")
-        merge = _git(root, "merge-base", head, target).stdout.strip() or target
-        return (named if merge == target else f"merge base of {named} ({merge[:7]})"), merge
+        if target is None:  # from the environment (CI): say so, compare with what there is
+            notes.append(f"base {named!r} (from the environment) is not in this checkout; fetch "
+                         "it to compare the ledger with the change's base")
+        else:
+            merge = _git(root, "merge-base", head, target).stdout.strip() or target
+            return (named if merge == target else f"merge base of {named} ({merge[:7]})"), merge
     for cand in CANDIDATES:
         target = _commit(root, cand)
         if target is None:
@@ -120,12 +125,14 @@ def resolve(root: Path, explicit: str | None = None) -> History:
             raise InputError.one(PORTS_FILE, f"--base {explicit}: not a git checkout with commits")
         return History()
     history = History([_base(root, "HEAD", head)])
-    change = _change_base(root, head, explicit)
+    notes: list[str] = []
+    change = _change_base(root, head, explicit, notes)
     if change is not None:
         history.bases.append(_base(root, *change))
     elif _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-        history.note = ("shallow clone: the port ledger is compared with HEAD only; fetch the "
-                        f"target branch or set ${BASE_ENV} to compare with the change's base")
+        notes.append("shallow clone: the port ledger is compared with HEAD only; fetch the "
+                     f"target branch or set ${BASE_ENV} to compare with the change's base")
+    history.note = "; ".join(notes) or None
     dirty = bool(_git(root, "status", "--porcelain", "--", APPROVALS_FILE).stdout.strip())
     history.change_people = _people(root, change[1] if change else None, dirty)
     return history

@@ -159,8 +159,7 @@ def test_scaffold_each_kind(flow: Flow) -> None:
 
 def test_their_own_tests_pass(flow: Flow) -> None:
     flow.require("scaffold")
-    out = ok(flow.homelab("test", "alpha", "beta", "clock", "thinker", "asker", timeout=1800))
-    assert "0 failed" in out.splitlines()[-1]
+    ok(flow.homelab("test", "alpha", "beta", "clock", "thinker", "asker", timeout=1800))  # exit 0
 
 
 def test_check_live_runs_every_mcp_tool(flow: Flow) -> None:
