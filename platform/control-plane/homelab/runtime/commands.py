@@ -403,7 +403,7 @@ def start(root: Path, names: tuple[str, ...], host: str | None, timeout_s: float
     Example:
       homelab start ov-server
     """
-    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare)
+    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare, "NAME")
     sys.exit(lifecycle.up(load_repo(root), options, _console()))
 
 
@@ -442,7 +442,7 @@ def restart(root: Path, names: tuple[str, ...], host: str | None, timeout_s: flo
     """
     repo = load_repo(root)
     lifecycle.stop(repo, names, host, _console())
-    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare)
+    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare, "NAME")
     sys.exit(lifecycle.up(repo, options, _console()))
 
 

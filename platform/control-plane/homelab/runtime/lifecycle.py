@@ -40,6 +40,7 @@ class UpOptions:
     only: tuple[str, ...] = ()
     timeout_s: float = 180.0
     prepare: bool = True
+    only_label: str = "--only"  # how errors name `only` (start/restart: the NAME argument)
 
 
 @dataclass
@@ -238,7 +239,8 @@ def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
     mesh = load_mesh(repo, options.host)
-    names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only)]
+    names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only,
+                                     only_label=options.only_label)]
     chosen = [mesh.programs[n] for n in names]
     conf_text = render(list(mesh.programs.values()), mesh.paths)  # raises Unrepresentable
     sup = Supervisor(mesh.paths)
@@ -497,7 +499,7 @@ def purge(repo: Repo, *, with_secrets: bool) -> list[str]:
 def stop(repo: Repo, names: tuple[str, ...], host: str | None, console: Console) -> int:
     """Stop these services; supervisord keeps them down until `start` or `up`."""
     mesh = load_mesh(repo, host, create_secrets=False)
-    chosen = [s.name for s in select(repo, mesh.host, only=names)]  # unknown names: exit 2
+    chosen = [s.name for s in select(repo, mesh.host, only=names, only_label="NAME")]  # unknown: exit 2
     sup = Supervisor(mesh.paths)
     if not sup.running():
         console.print("the mesh is not running (no supervisord); nothing to stop", markup=False,
