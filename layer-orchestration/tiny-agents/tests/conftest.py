@@ -10,9 +10,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,7 @@ SERVICE_DIR = HERE.parent
 REPO = SERVICE_DIR.parent.parent
 GATEWAY_ENV = HERE / "gateway"
 MASTER_KEY = "sk-test-tiny-agents-master"
+SERVE_KEY = "test-serve-key-for-http-mode-0001"  # homelab: allow-secret (a test value)
 PAGE = """<!DOCTYPE html><html><head><title>Mesh Field Notes</title></head><body>
 <nav>Home | About | Login</nav><article><h1>Mesh Field Notes</h1>
 <p>The gateway is the only door into the mesh; every client calls it and nothing else.</p>
@@ -57,6 +61,16 @@ def wait_http(url: str, proc: subprocess.Popen | None, timeout: float, log: Path
         time.sleep(0.2)
     tail = log.read_text()[-3000:] if log and log.exists() else ""
     raise RuntimeError(f"{url} did not come up in {timeout:.0f} s\n{tail}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 15 s; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
 
 
 def serve_in_thread(app, port: int) -> uvicorn.Server:
@@ -118,11 +132,7 @@ def gateway_url(backend_url, tmp_path_factory) -> str:
         wait_http(f"{url}/health/liveliness", proc, 300, log)
         yield f"{url}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def tool_python(name: str) -> str:
@@ -202,7 +212,7 @@ def agent_env(mesh: Mesh, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "WEB_FETCH_"))}
     env.pop("VIRTUAL_ENV", None)
     env.update({"HOMELAB_REPO": str(mesh.root), "TINYAGENTS_MODEL": "jerry-scripted",
-                "TINYAGENTS_API_KEY": MASTER_KEY})
+                "TINYAGENTS_API_KEY": MASTER_KEY, "TINYAGENTS_SERVE_KEY": SERVE_KEY})
     env.update(extra)
     return env
 
@@ -212,6 +222,31 @@ def run_agent(mesh: Mesh, *args: str, env: dict[str, str] | None = None, input: 
     return subprocess.run([sys.executable, "-m", "tiny_agents.cli", *args], env=env or agent_env(mesh),
                           input=input, stdin=None if input is not None else subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str
+    proc: subprocess.Popen
+    log: Path  # the server's stderr (uvicorn's access log and any error)
+
+
+@contextmanager
+def serving(mesh: Mesh, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """`tiny-agents serve` on a free loopback port. Its stderr goes to a file (a pipe nobody
+    reads would fill up and block the server). Stopped and waited for however the block ends."""
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="tiny-agents-serve-")) / "stderr.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tiny_agents.cli", "serve", "--port", str(port), *args],
+                                env=env or agent_env(mesh), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+    served = Served(f"http://127.0.0.1:{port}", proc, log)
+    try:
+        wait_http(f"{served.base}/health", proc, 120, log)
+        yield served
+    finally:
+        stop(proc)
 
 
 @pytest.fixture

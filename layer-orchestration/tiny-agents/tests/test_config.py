@@ -64,9 +64,9 @@ def test_real_contracts_forbid_backend_and_optimizer():
 
 
 def test_real_registry_loads_both_transports():
+    # The registry is generated AND committed (`homelab check` fails when it is missing or stale),
+    # so a missing file is a failure here, never a skip.
     path = REPO / "layer-tools" / "registry.yaml"
-    if not path.exists():
-        pytest.skip("layer-tools/registry.yaml not rendered yet (uv run homelab render)")
     stdio = {s.name: s for s in registry.load(path)}
     assert {"web-fetch", "mesh-status"} <= set(stdio)
     assert stdio["web-fetch"].command == "uv" and stdio["web-fetch"].cwd == REPO
@@ -112,7 +112,32 @@ def test_agent_json_flat_and_nested_servers(tmp_path):
     assert agent.servers[2].headers == {"X": "1"}
 
 
+def test_agent_json_per_server_allowed_tools(tmp_path):
+    """Hugging Face's agent.json restricts tools per server; every spelling we accept keeps it."""
+    path = write_agent(tmp_path, {"servers": [
+        {"type": "stdio", "command": "a", "allowed_tools": ["topology"]},
+        {"type": "http", "config": {"url": "http://127.0.0.1:9/mcp", "allowed_tools": []}},
+        {"type": "stdio", "command": "c"}]})
+    servers = agentjson.load(path, {}).servers
+    assert [s.allowed_tools for s in servers] == [frozenset({"topology"}), frozenset(), None]
+
+
+def test_prompt_md_then_agents_md_next_to_agent_json(tmp_path):
+    path = write_agent(tmp_path, {})
+    assert agentjson.load(path, {}).system_prompt is None
+    (tmp_path / "AGENTS.md").write_text("from AGENTS.md")
+    assert agentjson.load(tmp_path, {}).system_prompt == "from AGENTS.md"
+    (tmp_path / "PROMPT.md").write_text("from PROMPT.md")
+    assert agentjson.load(path, {}).system_prompt == "from PROMPT.md"  # PROMPT.md wins, as in huggingface_hub
+
+
 @pytest.mark.parametrize("data, message", [
+    ({"servers": [{"type": "stdio", "command": "x", "allowed_tools": "fetch"}]},
+     r"servers\[0\]: allowed_tools must be a list of tool names"),
+    ({"servers": [{"type": "http", "config": {"url": "u", "allowed_tools": [1]}}]},
+     r"servers\[0\]: allowed_tools must be a list"),
+    ({"servers": {"a": {}}}, "servers must be a list"),
+    ({"servers": [{"type": "stdio", "config": "x"}]}, "config must be an object"),
     ({"model": "m", "provider": "nebius"}, "`provider` 'nebius' would call a hosted service"),
     ({"apiKey": "${input:missing-key}"}, "needs environment variable MISSING_KEY"),
     ({"servers": [{"type": "stdio"}]}, r"servers\[0\]: a stdio server needs `command`"),
@@ -193,7 +218,7 @@ def test_unreachable_tool_server_is_a_clear_error(tmp_path):
     root = fake_repo(tmp_path)
     (root / "layer-tools" / "registry.yaml").write_text(
         f"servers:\n  ghost: {{url: 'http://127.0.0.1:{closed}/mcp', stdio: {{command: /nonexistent/ghost-server}}}}\n")
-    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root)}
+    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root), "TINYAGENTS_SERVE_KEY": "k" * 32}
     cases = [("tools", "http", "ConnectError"), ("tools", "stdio", "No such file"), ("serve", "http", "ConnectError")]
     for command, transport, reason in cases:
         proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", command, "--transport", transport],
@@ -209,8 +234,6 @@ def test_real_registry_stdio_servers_start_and_list_their_tools():
     import subprocess
     import sys
 
-    if not (REPO / "layer-tools" / "registry.yaml").exists():
-        pytest.skip("layer-tools/registry.yaml not rendered yet (uv run homelab render)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "VIRTUAL_ENV"))}
     proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "tools"], env=env, capture_output=True,
                           text=True, timeout=300, stdin=subprocess.DEVNULL)
@@ -218,3 +241,32 @@ def test_real_registry_stdio_servers_start_and_list_their_tools():
     listed = {line.split("\t")[0]: line.split("\t")[1] for line in proc.stdout.splitlines()}
     assert listed == {"fetch": "web-fetch", "list_models": "mesh-status", "service_health": "mesh-status",
                       "topology": "mesh-status"}
+
+
+def test_per_server_allowed_tools_reach_the_real_tool_servers(tmp_path):
+    """`tiny-agents tools --agent`: real MCP servers over stdio; each server offers only what its
+    entry allows, and neither the global list nor --allowed-tools can widen that."""
+    import subprocess
+    import sys
+
+    from conftest import tool_python
+
+    (tmp_path / "repo").mkdir()
+    root = fake_repo(tmp_path / "repo")
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    mesh_status, web_fetch = tool_python("mesh-status"), tool_python("web-fetch")
+    write_agent(folder, {"endpointUrl": "http://127.0.0.1:5000/v1", "servers": [
+        {"type": "stdio", "command": mesh_status, "args": ["-m", "mesh_status.cli"], "env": {"HOMELAB_REPO": str(root)},
+         "allowed_tools": ["topology", "service_health"]},
+        {"type": "stdio", "config": {"command": web_fetch, "args": ["-m", "web_fetch.cli"], "allowed_tools": []}}]})
+    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root)}
+
+    def tools(*flags: str) -> set[str]:
+        proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "tools", "--agent", str(folder), *flags],
+                              env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return {line.split("\t")[0] for line in proc.stdout.splitlines()}
+
+    assert tools() == {"topology", "service_health"}
+    assert tools("--allowed-tools", "list_models,topology,fetch") == {"topology"}

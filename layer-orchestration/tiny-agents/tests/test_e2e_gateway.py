@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MASTER_KEY, REPO, agent_env, free_port, run_agent, wait_http
+from conftest import MASTER_KEY, REPO, SERVE_KEY, agent_env, free_port, run_agent, serving, wait_http
 from scripted_backend import LOG
 
 QUESTION = "[scenario:mesh] is jerry-tiny up, and where does it run?"
+SERVE_AUTH = {"Authorization": f"Bearer {SERVE_KEY}"}
 
 
 def result_of(proc: subprocess.CompletedProcess) -> dict:
@@ -201,26 +202,51 @@ def test_chat_mode_with_closed_stdin_exits_at_once(mesh):
 
 
 def test_http_mode(mesh):
-    port = free_port()
-    env = agent_env(mesh)
-    proc = subprocess.Popen([sys.executable, "-m", "tiny_agents.cli", "serve", "--port", str(port), "--servers", "mesh-status"],
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/health", proc, 120)
+    with serving(mesh, "--servers", "mesh-status") as served:
+        base = served.base
         health = httpx.get(f"{base}/health").json()
         assert health["status"] == "ok" and "list_models" in health["tools"] and health["model"] == "jerry-scripted"
-        r = httpx.post(f"{base}/run", json={"question": QUESTION}, timeout=120)
+        r = httpx.post(f"{base}/run", json={"question": QUESTION}, headers=SERVE_AUTH, timeout=120)
         assert r.status_code == 200, r.text
         assert r.json()["answer"] == expected_mesh_answer(mesh)
         assert [c["name"] for c in r.json()["tool_calls"]] == ["list_models", "service_health"]
-        bad = httpx.post(f"{base}/run", json={"max_steps": 0, "question": "x"})
+        bad = httpx.post(f"{base}/run", json={"max_steps": 0, "question": "x"}, headers=SERVE_AUTH)
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "max_steps"
-        bad = httpx.post(f"{base}/run", content=b"not json")
+        bad = httpx.post(f"{base}/run", content=b"not json", headers={**SERVE_AUTH, "Content-Type": "application/json"})
         assert bad.status_code == 400 and set(bad.json()["error"]) == {"message", "type", "param", "code"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+
+
+HOSTILE = [
+    # (what, request kwargs, status, param): each must be refused before the agent runs.
+    ("no key", {"json": {"question": QUESTION}}, 401, "Authorization"),
+    ("DNS rebinding", {"json": {"question": QUESTION}, "headers": {**SERVE_AUTH, "Host": "rebind.evil.example:4030"}}, 421, "Host"),
+    ("cross-site page", {"json": {"question": QUESTION}, "headers": {**SERVE_AUTH, "Origin": "https://evil.example"}}, 403, "Origin"),
+    ("cross-site form, no key", {"content": b'{"question": "[scenario:mesh] x"}',
+                                 "headers": {"Content-Type": "text/plain", "Origin": "https://evil.example"}}, 403, "Origin"),
+    ("text/plain body", {"content": b'{"question": "[scenario:mesh] x"}',
+                         "headers": {**SERVE_AUTH, "Content-Type": "text/plain"}}, 415, "Content-Type"),
+    ("deeply nested JSON", {"content": b"[" * 200_000 + b"]" * 200_000,
+                            "headers": {**SERVE_AUTH, "Content-Type": "application/json"}}, 400, None),
+    ("JSON array", {"json": [QUESTION], "headers": SERVE_AUTH}, 400, None),
+]
+
+
+def test_http_mode_refuses_hostile_requests_and_keeps_serving(mesh):
+    """Each refusal: OpenAI-shaped error with the right status, nothing reached the gateway, and
+    the next normal request is still answered by the same process."""
+    with serving(mesh, "--servers", "mesh-status") as served:
+        base, proc = served.base, served.proc
+        for what, kwargs, status, param in HOSTILE:
+            before = len(LOG)
+            r = httpx.post(f"{base}/run", timeout=60, **kwargs)
+            assert r.status_code == status, (what, r.status_code, r.text[:300])
+            err = r.json()["error"]
+            assert set(err) == {"message", "type", "param", "code"} and err["param"] == param, (what, err)
+            assert len(LOG) == before, f"{what}: the agent called the model"
+            ok = httpx.post(f"{base}/run", json={"question": "[scenario:plain] hi"}, headers=SERVE_AUTH, timeout=120)
+            assert ok.status_code == 200 and ok.json()["answer"] == "Hello from the scripted backend.", (what, ok.text)
+            assert proc.poll() is None
+    assert "Traceback" not in served.log.read_text()
 
 
 def test_http_mode_refuses_a_lan_bind(mesh):

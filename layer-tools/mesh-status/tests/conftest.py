@@ -8,9 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -69,6 +72,10 @@ def spec(path: Path, text: str) -> None:
 
 @pytest.fixture
 def fake_repo(tmp_path: Path, probe_port: int) -> Path:
+    return write_fake_repo(tmp_path, probe_port)
+
+
+def write_fake_repo(tmp_path: Path, probe_port: int) -> Path:
     closed = free_port()
     (tmp_path / "mesh").mkdir()
     (tmp_path / "mesh" / "mesh.yaml").write_text(textwrap.dedent("""\
@@ -152,12 +159,15 @@ def env_for(root: Path) -> dict[str, str]:
     return {**os.environ, "HOMELAB_REPO": str(root)}
 
 
-@pytest.fixture
-def http_server(fake_repo: Path):
-    """The real server process over streamable HTTP on a free port; yields its base URL."""
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The real server process over streamable HTTP on a free port: (base URL, process)."""
     port = free_port()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env_for(fake_repo),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file: the server logs every request, and a pipe nobody reads fills up and
+    # blocks it (seen: a hostile test hung on a 1 MB error message).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -167,9 +177,19 @@ def http_server(fake_repo: Path):
                     break
             except httpx.HTTPError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise AssertionError(f"mesh-status did not start: {log.read().decode(errors='replace')[-2000:]}")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def http_server(fake_repo: Path):
+    """The real server process over streamable HTTP on a free port; yields its base URL."""
+    with running_server(env_for(fake_repo)) as (base, _proc):
+        yield base

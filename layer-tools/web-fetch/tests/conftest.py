@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from web_fetch.config import Settings
+from web_fetch.extractpool import ExtractorPool
 from web_fetch.fetcher import make_client
+from web_fetch.server import build_server, make_pool
 from web_fetch.guard import AllowList
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,6 +86,23 @@ async def to_article(_: Request) -> Response:
     return RedirectResponse("/article", status_code=302)
 
 
+# Tag-dense pages of ~1.9 MB: tens of thousands of tiny elements make main-content detection
+# take minutes (measured: `divs` over 120 s) while the bytes stay under the size limit.
+DENSE_UNITS = {"spans": "<span>a</span>", "divs": "<div><p>w</p></div>", "items": "<li>i</li>",
+               "cells": "<tr><td>x</td><td>y</td></tr>"}
+DENSE_BYTES = 1_900_000
+
+
+def dense_page(kind: str) -> bytes:
+    unit = DENSE_UNITS[kind]
+    return ("<html><head><title>Dense " + kind + "</title></head><body>" + unit * (DENSE_BYTES // len(unit))
+            + "</body></html>").encode()
+
+
+async def dense(request: Request) -> Response:
+    return Response(dense_page(request.path_params["kind"]), media_type="text/html")
+
+
 async def loop(request: Request) -> Response:
     n = int(request.path_params["n"])
     return RedirectResponse(f"/loop/{n + 1}", status_code=302)
@@ -92,7 +112,7 @@ APP = Starlette(routes=[
     Route("/article", article), Route("/plain", plain), Route("/big", big),
     Route("/big-chunked", big_chunked), Route("/slow", slow), Route("/image.png", image),
     Route("/missing", missing), Route("/to-private", to_private), Route("/to-metadata", to_metadata),
-    Route("/to-article", to_article), Route("/loop/{n}", loop),
+    Route("/to-article", to_article), Route("/loop/{n}", loop), Route("/dense/{kind}", dense),
 ])
 
 
@@ -166,6 +186,56 @@ def settings(allow: str = "", **kw) -> Settings:
 
 
 @pytest.fixture
+async def make_server(client_factory):
+    """build_server with the test's network sentinel; every extraction worker it started is
+    stopped at teardown, and the test fails if one survives."""
+    pools: list[ExtractorPool] = []
+
+    def make(s: Settings, pool: ExtractorPool | None = None):
+        pool = pool or make_pool(s)
+        pools.append(pool)
+        return build_server(s, client_factory(s), pool=pool)
+    yield make
+    pids = [pid for pool in pools for pid in pool.pids()]
+    for pool in pools:
+        await pool.aclose()
+    wait_gone(pids)
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def marked_pids(mark: str) -> list[int]:
+    """Processes (not zombies) whose environment carries MARK=<mark>: a server started by a
+    test and every child it made, even after they were re-parented."""
+    needle = f"\0WEB_FETCH_TEST_MARK={mark}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, f"processes still running: {[p for p in pids if alive(p)]}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
 def client_factory(sentinel):
     def make(s: Settings):
         return lambda: make_client(s, resolver=fake_resolve, inner=sentinel)
@@ -189,9 +259,11 @@ def server_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def http_server(site):
     port = free_port()
+    # stderr to a file: the server logs every request, and a pipe nobody reads fills up and blocks it.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port)],
                             env=server_env(WEB_FETCH_ALLOW="127.0.0.1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -202,10 +274,14 @@ def http_server(site):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"web-fetch did not start: {proc.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"web-fetch did not start: {log.read().decode(errors='replace')[-2000:]}")
         time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
 
 

@@ -7,7 +7,6 @@ import pytest
 from conftest import settings
 from mcp import Client
 
-from web_fetch.server import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -22,9 +21,9 @@ def error_text(result) -> str:
     return result.content[0].text
 
 
-async def test_tool_is_listed_with_its_schema(client_factory):
+async def test_tool_is_listed_with_its_schema(make_server):
     s = settings()
-    async with Client(build_server(s, client_factory(s))) as client:
+    async with Client(make_server(s)) as client:
         tools = (await client.list_tools()).tools
     assert [t.name for t in tools] == ["fetch"]
     assert tools[0].input_schema["required"] == ["url"]
@@ -54,36 +53,36 @@ async def test_tool_is_listed_with_its_schema(client_factory):
     ("http://mixed.example/", "private"),
     ("http://metadata.example/", "cloud-metadata"),
 ])
-async def test_ssrf_targets_are_refused(client_factory, sentinel, url, reason):
+async def test_ssrf_targets_are_refused(make_server, sentinel, url, reason):
     s = settings()
-    text = error_text(await call(build_server(s, client_factory(s)), url=url))
+    text = error_text(await call(make_server(s), url=url))
     assert "blocked address" in text and reason in text
     assert sentinel.connects == []  # refused before any socket was opened
 
 
-async def test_redirect_into_private_range_is_refused(client_factory, sentinel, site):
+async def test_redirect_into_private_range_is_refused(make_server, sentinel, site):
     s = settings("127.0.0.1")
-    text = error_text(await call(build_server(s, client_factory(s)), url=f"{site}/to-private"))
+    text = error_text(await call(make_server(s), url=f"{site}/to-private"))
     assert "blocked address: 10.0.0.1 is private" in text
     assert sentinel.connects == ["127.0.0.1"]  # the first hop only
 
 
-async def test_redirect_to_metadata_is_refused(client_factory, site):
+async def test_redirect_to_metadata_is_refused(make_server, site):
     s = settings("127.0.0.1")
-    text = error_text(await call(build_server(s, client_factory(s)), url=f"{site}/to-metadata"))
+    text = error_text(await call(make_server(s), url=f"{site}/to-metadata"))
     assert "cloud-metadata" in text
 
 
-async def test_loopback_fixture_needs_the_allow_list(client_factory, site):
+async def test_loopback_fixture_needs_the_allow_list(make_server, site):
     s = settings()
-    assert "loopback" in error_text(await call(build_server(s, client_factory(s)), url=f"{site}/article"))
+    assert "loopback" in error_text(await call(make_server(s), url=f"{site}/article"))
 
 
 @pytest.mark.parametrize("allow", ["127.0.0.1", "127.0.0.0/8", "fixtures.test"])
-async def test_extracts_article_from_local_fixture(client_factory, site, allow):
+async def test_extracts_article_from_local_fixture(make_server, site, allow):
     s = settings(allow)
     url = f"{site}/article" if allow != "fixtures.test" else site.replace("127.0.0.1", "fixtures.test") + "/article"
-    result = await call(build_server(s, client_factory(s)), url=url)
+    result = await call(make_server(s), url=url)
     assert not result.is_error, result.content[0].text
     out = result.structured_content
     assert "Running a Tiny Mesh" in out["title"]  # trafilatura picks <title> or the <h1>
@@ -97,51 +96,51 @@ async def test_extracts_article_from_local_fixture(client_factory, site, allow):
     assert out["truncated"] is False
 
 
-async def test_redirect_followed_and_final_url_reported(client_factory, site):
+async def test_redirect_followed_and_final_url_reported(make_server, site):
     s = settings("127.0.0.1")
-    out = (await call(build_server(s, client_factory(s)), url=f"{site}/to-article")).structured_content
+    out = (await call(make_server(s), url=f"{site}/to-article")).structured_content
     assert out["final_url"] == f"{site}/article"
     assert "Pelican-unique-marker-7731" in out["text"]
 
 
-async def test_too_many_redirects(client_factory, site):
+async def test_too_many_redirects(make_server, site):
     s = settings("127.0.0.1", max_redirects=3)
-    assert "too many redirects" in error_text(await call(build_server(s, client_factory(s)), url=f"{site}/loop/0"))
+    assert "too many redirects" in error_text(await call(make_server(s), url=f"{site}/loop/0"))
 
 
-async def test_plain_text_and_max_chars(client_factory, site):
+async def test_plain_text_and_max_chars(make_server, site):
     s = settings("127.0.0.1")
-    out = (await call(build_server(s, client_factory(s)), url=f"{site}/plain", max_chars=20)).structured_content
+    out = (await call(make_server(s), url=f"{site}/plain", max_chars=20)).structured_content
     assert out["text"] == "plain words plain wo" and out["truncated"] is True
     assert out["content_type"] == "text/plain" and out["title"] is None
 
 
-async def test_default_max_chars_setting_truncates(client_factory, site):
+async def test_default_max_chars_setting_truncates(make_server, site):
     s = settings("127.0.0.1", max_chars=100)
-    out = (await call(build_server(s, client_factory(s)), url=f"{site}/plain")).structured_content
+    out = (await call(make_server(s), url=f"{site}/plain")).structured_content
     assert len(out["text"]) == 100 and out["truncated"] is True
 
 
 @pytest.mark.parametrize("path", ["/big", "/big-chunked"])
-async def test_size_limit(client_factory, site, path):
+async def test_size_limit(make_server, site, path):
     s = settings("127.0.0.1", max_bytes=50_000)
-    assert "body over size limit" in error_text(await call(build_server(s, client_factory(s)), url=site + path))
+    assert "body over size limit" in error_text(await call(make_server(s), url=site + path))
 
 
-async def test_time_limit(client_factory, site):
+async def test_time_limit(make_server, site):
     s = settings("127.0.0.1", timeout_s=0.5)
-    assert "timeout" in error_text(await call(build_server(s, client_factory(s)), url=f"{site}/slow"))
+    assert "timeout" in error_text(await call(make_server(s), url=f"{site}/slow"))
 
 
-async def test_unsupported_content_type(client_factory, site):
+async def test_unsupported_content_type(make_server, site):
     s = settings("127.0.0.1")
     assert "unsupported content type 'image/png'" in error_text(
-        await call(build_server(s, client_factory(s)), url=f"{site}/image.png"))
+        await call(make_server(s), url=f"{site}/image.png"))
 
 
-async def test_http_error_status(client_factory, site):
+async def test_http_error_status(make_server, site):
     s = settings("127.0.0.1")
-    assert "HTTP error status 404" in error_text(await call(build_server(s, client_factory(s)), url=f"{site}/missing"))
+    assert "HTTP error status 404" in error_text(await call(make_server(s), url=f"{site}/missing"))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -151,16 +150,34 @@ async def test_http_error_status(client_factory, site):
     ({"url": "http://user:pw@public.example/"}, "credentials"),
     ({"url": "http://unknown-host.invalid/"}, "DNS lookup failed"),
     ({"url": "http://public.example/", "max_chars": 0}, "max_chars must be a positive integer"),
+    # Each of these once escaped as a traceback with an empty or generic tool message.
+    ({"url": "http://public.example:65536/"}, "port 65536 is out of range"),
+    ({"url": "http://127.0.0.1:99999999999/"}, "port 99999999999 is out of range"),
+    ({"url": "http://xn--zz.example/"}, "is not valid IDNA"),
+    ({"url": "https://xn--a.com/"}, "is not valid IDNA"),
+    ({"url": "http://xn--/"}, "invalid url: 'xn--' is not a valid host name"),
+    ({"url": "http://a%20b.example/"}, "is not a valid host name"),
+    ({"url": "http://-x-.example/"}, "is not a valid host name"),
+    ({"url": "http://" + "a" * 64 + ".example/"}, "is not a valid host name"),
+    ({"url": "http://\u2603\x00.example/"}, "invalid url"),
+    ({"url": "http://[::1/"}, "invalid url"),
+    ({"url": "http://256.1.1.1/"}, "invalid url"),
+    ({"url": "http://public.example:" + "9" * 5000 + "/"}, "invalid url"),
+    ({"url": "http://x/" + "a" * 10_000}, "longer than 8192 characters"),
+    ({"url": "javascript:alert(1)"}, "unsupported url scheme 'javascript'"),
     ({}, "url"),
 ])
-async def test_bad_input_is_a_clear_tool_error(client_factory, args, message):
-    s = settings()
-    assert message in error_text(await call(build_server(s, client_factory(s)), **args))
+async def test_bad_input_is_a_clear_tool_error(make_server, sentinel, args, message):
+    s = settings("127.0.0.1")
+    text = error_text(await call(make_server(s), **args))
+    assert message in text and len(text) < 1000, text
+    assert sentinel.connects == []  # refused before any socket was opened
 
 
 async def test_real_resolver_localhost_is_refused(sentinel):
     """The system resolver path (getaddrinfo; /etc/hosts answers `localhost` without a DNS server)."""
     from web_fetch.fetcher import make_client
+    from web_fetch.server import build_server
 
     s = settings()
     server = build_server(s, lambda: make_client(s, inner=sentinel))

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import edit, git
+from conftest import edit, git, rerender
 from test_bad_input import run_cli
 
 from homelab.errors import InputError
@@ -117,6 +117,16 @@ def test_env_template_from_contract(mesh: Path) -> None:
     assert "GENERATED" in text and "LITELLM_MASTER_KEY=\n" in text
     agent = (mesh / "platform/ops/env/agent.env.example").read_text()
     assert "AGENT_API_BASE=http://127.0.0.1:4000/v1" in agent and "AGENT_API_KEY=\n" in agent
+
+
+def test_env_template_fills_placeholders_in_defaults(mesh: Path) -> None:
+    """A default may name the service's {port} and {host_address} (open-webui's CORS origins)."""
+    edit(mesh, "layer-orchestration/agent/SERVICE_SPEC.md", "default: jerry-small,",
+         "default: 'http://localhost:{port};http://{host_address}:{port}',")
+    rerender(mesh)
+    agent = (mesh / "platform/ops/env/agent.env.example").read_text()
+    address = load_repo(mesh).host_address("box")
+    assert f"AGENT_MODEL=http://localhost:4030;http://{address}:4030\n" in agent
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")

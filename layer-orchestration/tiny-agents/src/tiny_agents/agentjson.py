@@ -1,10 +1,14 @@
 """Accept a Hugging Face tiny-agents `agent.json` so users can bring existing agent configs.
 
 Format: {"model", "endpointUrl", "apiKey", "provider", "servers": [{"type": "stdio", "command",
-"args", "env", "cwd"} | {"type": "http"|"sse", "url", "headers"}], "allowed_tools", "inputs"}; older
-files nest a server's fields under "config", which is accepted too. `${input:ID}` placeholders are
-filled from the environment variable ID (upper-cased, '-' -> '_'); a PROMPT.md next to the file is
-the system prompt. Hub providers (`provider` without `endpointUrl`) are refused: we call the gateway."""
+"args", "env", "cwd", "allowed_tools"} | {"type": "http"|"sse", "url", "headers", "allowed_tools"}],
+"allowed_tools", "inputs"}; older files nest a server's fields under "config", which is accepted
+too. A server's `allowed_tools` limits what THAT server may offer, as in Hugging Face's client
+(dropping it would hand the model tools the author withheld); the top-level `allowed_tools` is
+our extension and applies on top. `${input:ID}` placeholders are filled from the environment
+variable ID (upper-cased, '-' -> '_'). The system prompt is PROMPT.md, else AGENTS.md, in the
+agent's folder (Hugging Face's order). Hub providers (`provider` without `endpointUrl`) are
+refused: we call the gateway."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from tiny_agents.errors import AgentError
 from tiny_agents.servers import ServerConfig
 
 PLACEHOLDER = re.compile(r"\$\{input:([A-Za-z0-9_.-]+)\}")
+PROMPT_FILES = ("PROMPT.md", "AGENTS.md")  # first one present wins, as in huggingface_hub
 
 
 @dataclass(frozen=True)
@@ -66,25 +71,48 @@ def load(path: Path, env: dict[str, str] | None = None) -> AgentFile:
         raise AgentError(f"agent file {path}: `provider` {data['provider']!r} would call a hosted service; "
                          "this agent calls the mesh gateway only: set `endpointUrl` to the gateway or drop `provider`",
                          param="agent")
-    servers = [_server(path, i, s) for i, s in enumerate(data.get("servers") or [])]
-    allowed = data.get("allowed_tools", data.get("allowedTools"))
-    if allowed is not None and not (isinstance(allowed, list) and all(isinstance(t, str) for t in allowed)):
-        raise AgentError(f"agent file {path}: allowed_tools must be a list of tool names", param="agent")
-    prompt_file = path.parent / "PROMPT.md"
+    servers = data.get("servers") or []
+    if not isinstance(servers, list):
+        raise AgentError(f"agent file {path}: servers must be a list", param="agent")
+    allowed = _tool_names(data.get("allowed_tools", data.get("allowedTools")), f"agent file {path}: allowed_tools")
     return AgentFile(
         path=path, model=data.get("model"), endpoint_url=data.get("endpointUrl"), api_key=data.get("apiKey"),
-        servers=servers, allowed_tools=allowed,
-        system_prompt=prompt_file.read_text(encoding="utf-8") if prompt_file.is_file() else None,
+        servers=[_server(path, i, s) for i, s in enumerate(servers)],
+        allowed_tools=sorted(allowed) if allowed is not None else None,
+        system_prompt=_prompt(path.parent),
     )
+
+
+def _tool_names(value: Any, where: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
+        raise AgentError(f"{where} must be a list of tool names", param="agent")
+    return frozenset(value)
+
+
+def _prompt(folder: Path) -> str | None:
+    for name in PROMPT_FILES:
+        candidate = folder / name
+        if candidate.is_file():
+            try:
+                return candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise AgentError(f"prompt file {candidate}: {exc}", param="agent") from None
+    return None
 
 
 def _server(path: Path, index: int, entry: Any) -> ServerConfig:
     where = f"agent file {path}: servers[{index}]"
     if not isinstance(entry, dict):
         raise AgentError(f"{where}: expected an object", param="agent")
-    conf = {**entry, **(entry.get("config") or {})}
+    nested = entry.get("config") or {}
+    if not isinstance(nested, dict):
+        raise AgentError(f"{where}: config must be an object", param="agent")
+    conf = {**entry, **nested}
     kind = conf.get("type", "stdio")
     name = str(conf.get("name") or f"server{index}")
+    allowed = _tool_names(conf.get("allowed_tools", conf.get("allowedTools")), f"{where}: allowed_tools")
     if kind == "stdio":
         if not conf.get("command"):
             raise AgentError(f"{where}: a stdio server needs `command`", param="agent")
@@ -92,10 +120,11 @@ def _server(path: Path, index: int, entry: Any) -> ServerConfig:
         return ServerConfig(name, "stdio", command=str(conf["command"]),
                             args=tuple(str(a) for a in conf.get("args") or []),
                             env={str(k): str(v) for k, v in (conf.get("env") or {}).items()},
-                            cwd=cwd if cwd.is_absolute() else (path.parent / cwd))
+                            cwd=cwd if cwd.is_absolute() else (path.parent / cwd), allowed_tools=allowed)
     if kind in ("http", "sse"):
         if not conf.get("url"):
             raise AgentError(f"{where}: an http server needs `url`", param="agent")
         return ServerConfig(name, "http", url=str(conf["url"]),
-                            headers={str(k): str(v) for k, v in (conf.get("headers") or {}).items()})
+                            headers={str(k): str(v) for k, v in (conf.get("headers") or {}).items()},
+                            allowed_tools=allowed)
     raise AgentError(f"{where}: unknown server type {kind!r} (stdio | http)", param="agent")

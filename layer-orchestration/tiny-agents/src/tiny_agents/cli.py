@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,11 @@ EXAMPLES = """examples:
   tiny-agents chat --transport http
   tiny-agents serve --host 127.0.0.1 --port 4030
 environment: TINYAGENTS_API_BASE (must be the gateway), TINYAGENTS_MODEL, TINYAGENTS_API_KEY,
-  TINYAGENTS_REGISTRY, TINYAGENTS_AGENT, TINYAGENTS_GATEWAY_URL, HOMELAB_REPO"""
+  TINYAGENTS_REGISTRY, TINYAGENTS_AGENT, TINYAGENTS_GATEWAY_URL, HOMELAB_REPO,
+  TINYAGENTS_SERVE_KEY (serve: the key clients of POST /run must send)"""
+
+SERVE_KEY_ENV = "TINYAGENTS_SERVE_KEY"
+MIN_SERVE_KEY_CHARS = 16
 
 
 def _csv(text: str) -> list[str]:
@@ -147,14 +152,25 @@ def check_loopback(host: str) -> None:
                          param="host")
 
 
-async def cmd_serve(cfg: AgentConfig, host: str, port: int) -> int:
+def serve_key(env: dict[str, str]) -> str:
+    """HTTP mode never runs without a key: whoever can drive the agent spends the gateway key."""
+    key = env.get(SERVE_KEY_ENV, "").strip()
+    if len(key) < MIN_SERVE_KEY_CHARS:
+        state = "is not set" if not key else f"is shorter than {MIN_SERVE_KEY_CHARS} characters"
+        raise AgentError(f"{SERVE_KEY_ENV} {state}: HTTP mode needs a key that clients of POST /run send as "
+                         "`Authorization: Bearer <key>` (`homelab up` generates one in .homelab/secrets.env)",
+                         param=SERVE_KEY_ENV)
+    return key
+
+
+async def cmd_serve(cfg: AgentConfig, host: str, port: int, key: str) -> int:
     import uvicorn
 
     from tiny_agents.httpapi import build_app
     from tiny_agents.toolbox import Toolbox
 
     async with Toolbox(cfg.servers, cfg.allowed_tools) as toolbox, cfg.client() as client:
-        server = uvicorn.Server(uvicorn.Config(build_app(cfg, toolbox, client), host=host, port=port,
+        server = uvicorn.Server(uvicorn.Config(build_app(cfg, toolbox, client, key=key), host=host, port=port,
                                                log_level="info"))
         await server.serve()
     return 0
@@ -174,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tools":
             return anyio.run(cmd_tools, cfg)
         check_loopback(args.host)
-        return anyio.run(cmd_serve, cfg, args.host, args.port)
+        key = serve_key(dict(os.environ))
+        return anyio.run(cmd_serve, cfg, args.host, args.port, key)
     except AgentError as exc:
         print(f"\ntiny-agents: error: {exc.message}", file=sys.stderr)
         runtime = exc.code in ("gateway_error", "gateway_unreachable")

@@ -16,6 +16,8 @@ class ServerConfig:
     cwd: Path | None = None
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Tool names this server may offer (agent.json per-server `allowed_tools`); None = all.
+    allowed_tools: frozenset[str] | None = None
 
     def describe(self) -> str:
         if self.transport == "stdio":

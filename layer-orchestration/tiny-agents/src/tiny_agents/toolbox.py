@@ -104,6 +104,9 @@ class Toolbox:
                              param="servers", code="mcp_unreachable") from None
         self._clients[cfg.name] = client
         for t in listed:
+            # Both filters apply: the server's own allow-list (agent.json) and the global one.
+            if cfg.allowed_tools is not None and t.name not in cfg.allowed_tools:
+                continue
             if self.allowed is not None and t.name not in self.allowed:
                 continue
             name = t.name if t.name not in self.tools else f"{cfg.name}__{t.name}"

@@ -42,7 +42,8 @@ def build_server(loader: Callable[[], Mesh] = load) -> MCPServer:
         if service:
             owner = {r["name"]: r["service"] for r in views.list_models(m)}.get(service, service)
             if owner not in m.services:
-                raise ToolError(f"unknown service name {service!r}; known: {', '.join(sorted(m.services))}")
+                shown = service if len(service) <= 100 else f"{service[:100]}... ({len(service)} characters)"
+                raise ToolError(f"unknown service name {shown!r}; known: {', '.join(sorted(m.services))}")
             targets = [s for s in targets if s.name == owner]
             if not targets:
                 raise ToolError(f"service {owner!r} has no HTTP health endpoint in its contract")

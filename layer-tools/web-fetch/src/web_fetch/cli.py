@@ -7,7 +7,7 @@ import ipaddress
 import sys
 
 from web_fetch.config import ConfigError, from_env
-from web_fetch.server import build_server
+from web_fetch.server import build_server, make_pool
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,11 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"web-fetch: error: --host must be an IP address, got {args.host!r}", file=sys.stderr)
         return 2
-    server = build_server(settings)
-    if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        server.run("streamable-http", host=args.host, port=args.port)
+    pool = make_pool(settings)
+    server = build_server(settings, pool=pool)
+    try:
+        if args.transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=args.host, port=args.port)
+    finally:
+        pool.kill_all()  # no extraction worker outlives the server
     return 0
 
 

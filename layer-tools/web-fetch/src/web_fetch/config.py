@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -12,6 +13,9 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_REDIRECTS = 5
 # Default cap on returned text: a small local model's context is a few thousand tokens.
 DEFAULT_MAX_CHARS = 20_000
+DEFAULT_WORKERS = 2  # extraction processes: one per core of the small machines this runs on
+DEFAULT_WORKER_MEMORY_MB = 1024  # address space per extraction process; a 2 MB page peaks near 200 MB
+DEFAULT_MAX_ELEMENTS = 50_000  # above this, all visible text instead of main-content detection
 
 
 class ConfigError(ValueError):
@@ -25,9 +29,12 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_redirects: int = DEFAULT_MAX_REDIRECTS
     max_chars: int = DEFAULT_MAX_CHARS
+    workers: int = DEFAULT_WORKERS
+    worker_memory_mb: int = DEFAULT_WORKER_MEMORY_MB
+    max_elements: int = DEFAULT_MAX_ELEMENTS
 
 
-def _number(env: dict[str, str], name: str, default: float, kind: type) -> float:
+def _number(env: dict[str, str], name: str, default: float, kind: type, minimum: float = 0) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -35,8 +42,10 @@ def _number(env: dict[str, str], name: str, default: float, kind: type) -> float
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value <= 0:
+    if math.isnan(value) or value <= 0:
         raise ConfigError(f"{name} must be > 0, got {raw!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
     return value
 
 
@@ -52,4 +61,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         timeout_s=float(_number(env, "WEB_FETCH_TIMEOUT_S", DEFAULT_TIMEOUT_S, float)),
         max_redirects=int(_number(env, "WEB_FETCH_MAX_REDIRECTS", DEFAULT_MAX_REDIRECTS, int)),
         max_chars=int(_number(env, "WEB_FETCH_MAX_CHARS", DEFAULT_MAX_CHARS, int)),
+        workers=int(_number(env, "WEB_FETCH_WORKERS", DEFAULT_WORKERS, int)),
+        # Below ~256 MB a worker cannot even load its libraries.
+        worker_memory_mb=int(_number(env, "WEB_FETCH_WORKER_MEMORY_MB", DEFAULT_WORKER_MEMORY_MB, int, minimum=256)),
+        max_elements=int(_number(env, "WEB_FETCH_MAX_ELEMENTS", DEFAULT_MAX_ELEMENTS, int)),
     )

@@ -3,11 +3,14 @@ time and content type. Every refusal is a FetchError with a message meant for th
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from dataclasses import dataclass
 
 import anyio
 import httpx
+import idna
 
 from web_fetch.config import Settings
 from web_fetch.guard import Refused
@@ -42,17 +45,56 @@ class Page:
     charset: str | None
 
 
+# A host name as resolvers accept it (after IDNA encoding): dot-separated labels of letters,
+# digits, '-' and '_' (seen in real names), each 1-63 characters, 253 in all.
+HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
+MAX_URL_CHARS = 8192
+
+
+def shown(url: object, limit: int = 200) -> str:
+    """A URL (or any input) as echoed in messages: bounded, so a hostile input is not echoed whole."""
+    text = str(url)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _check_host(raw_host: bytes) -> None:
+    host = raw_host.decode("ascii", errors="replace")
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253 or not all(HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        raise FetchError(f"invalid url: {shown(host, 100)!r} is not a valid host name")
+    for label in name.split("."):
+        if label.lower().startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, IndexError) as exc:
+                raise FetchError(f"invalid url: host label {shown(label, 70)!r} is not valid IDNA ({exc})") from None
+
+
 def _check_url(url: str) -> httpx.URL:
+    """Parse and check a URL before anything is resolved or sent; every mistake is a FetchError."""
+    if not isinstance(url, str):
+        raise FetchError(f"invalid url: expected a string, got {type(url).__name__}")
+    if len(url) > MAX_URL_CHARS:
+        raise FetchError(f"invalid url: longer than {MAX_URL_CHARS} characters")
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchError(f"invalid url: {exc}") from None
-    if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"unsupported url scheme {parsed.scheme or '(none)'!r}: only http and https")
-    if not parsed.host:
+        raw_host, port, scheme = parsed.raw_host, parsed.port, parsed.scheme
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # IDNA errors are ValueErrors too
+        raise FetchError(f"invalid url {shown(url)!r}: {shown(exc)}") from None
+    if scheme not in ("http", "https"):
+        raise FetchError(f"unsupported url scheme {shown(scheme or '(none)', 40)!r}: only http and https")
+    if not raw_host:
         raise FetchError("invalid url: no host")
     if parsed.userinfo:
         raise FetchError("invalid url: credentials in the url are not allowed")
+    if port is not None and not 1 <= port <= 65535:
+        raise FetchError(f"invalid url: port {shown(port, 20)} is out of range (1-65535)")
+    _check_host(raw_host)
     return parsed
 
 
@@ -99,11 +141,11 @@ async def _fetch(client: httpx.AsyncClient, url: str, settings: Settings) -> Pag
                 current = _check_url(str(current.join(response.headers["location"])))
                 continue
             if response.status_code >= 400:
-                raise FetchError(f"HTTP error status {response.status_code} from {current}")
+                raise FetchError(f"HTTP error status {response.status_code} from {shown(current)}")
             mime = response.headers.get("content-type", "").split(";")[0].strip().lower()
             kind = TEXT_TYPES.get(mime)
             if kind is None:
-                raise FetchError(f"unsupported content type {mime or '(none)'!r} from {current}")
+                raise FetchError(f"unsupported content type {shown(mime or '(none)', 100)!r} from {shown(current)}")
             body = await _read_limited(response, settings.max_bytes)
             return Page(str(current), response.status_code, mime, kind, body, response.charset_encoding)
     raise FetchError(f"too many redirects: more than {settings.max_redirects}")
@@ -124,7 +166,7 @@ async def fetch(url: str, settings: Settings, *, client: httpx.AsyncClient | Non
     except (TimeoutError, httpx.TimeoutException):
         raise FetchError(f"timeout: no complete answer within {settings.timeout_s:g} s") from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"request failed: {type(exc).__name__}: {exc}") from None
+        raise FetchError(f"request failed: {type(exc).__name__}: {shown(exc)}") from None
     finally:
         if own:
             await client.aclose()

@@ -18,13 +18,18 @@ def unit_path(svc: Service) -> str:
     return f"{SYSTEMD_DIR}/{svc.spec.systemd.unit}"
 
 
+def placeholders(repo: Repo, svc: Service, service_dir: str, repo_dir: str) -> dict[str, str]:
+    """Values of the contract's placeholders for an install whose checkout is `repo_dir`."""
+    spec = svc.spec
+    return {"bind": spec.bind or "", "port": str(spec.port or ""), "service_dir": service_dir,
+            "repo": repo_dir, "host_address": repo.host_address(spec.host) or ""}
+
+
 def command_args(repo: Repo, svc: Service, service_dir: str, repo_dir: str,
                  command: list[str] | None = None) -> list[str]:
     """`command` (default: the run command) with the contract's placeholders filled in."""
-    spec = svc.spec
-    values = {"bind": spec.bind or "", "port": str(spec.port or ""), "service_dir": service_dir,
-              "repo": repo_dir, "host_address": repo.host_address(spec.host) or ""}
-    return [expand(arg, values) for arg in (command or spec.run.command)]
+    values = placeholders(repo, svc, service_dir, repo_dir)
+    return [expand(arg, values) for arg in (command or svc.spec.run.command)]
 
 
 def _env_files(svc: Service, service_dir: str) -> list[str]:

@@ -7,9 +7,11 @@ secrets.env, then the service's real env file(s) when they exist on this machine
 
 from __future__ import annotations
 
+from homelab.contract.service import expand
 from homelab.load.repo import Repo
 from homelab.runtime import envfiles
 from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.plan import placeholders
 from homelab.runtime.secrets import service_env_files
 
 MARKER = "HOMELAB_SUPERVISED"
@@ -43,13 +45,15 @@ def runtime_provided(repo: Repo, paths: RuntimePaths, service: str) -> dict[str,
 
 def compose(repo: Repo, paths: RuntimePaths, service: str,
             secrets: dict[str, str]) -> dict[str, str]:
-    spec = repo.services[service].spec
+    svc = repo.services[service]
+    spec = svc.spec
     env = dict(COMMON_ENV)
     env["HOMELAB_REPO"] = str(repo.root)
     # Marks every process of this checkout's mesh (children inherit it), so `homelab down` can
     # find leftovers even when supervisord itself died.
     env[MARKER] = str(repo.root)
-    env.update({v.name: v.default for v in spec.env if v.default is not None})
+    values = placeholders(repo, svc)  # e.g. open-webui's CORS origins name its {port}
+    env.update({v.name: expand(v.default, values) for v in spec.env if v.default is not None})
     env.update(runtime_provided(repo, paths, service))
     env.update({v.name: secrets[v.name] for v in spec.env if v.secret and secrets.get(v.name)})
     for path in service_env_files(repo, service):

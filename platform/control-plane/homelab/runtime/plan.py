@@ -29,7 +29,8 @@ class Program:
     prepare: tuple[tuple[str, ...], ...] = ()  # run by `up` before starting (contract run.prepare)
 
 
-def _placeholders(repo: Repo, svc: Service) -> dict[str, str]:
+def placeholders(repo: Repo, svc: Service) -> dict[str, str]:
+    """Values of the contract's placeholders on this checkout (run.command, prepare, env defaults)."""
     spec = svc.spec
     return {
         "bind": spec.bind or "",
@@ -41,7 +42,7 @@ def _placeholders(repo: Repo, svc: Service) -> dict[str, str]:
 
 
 def command_for(repo: Repo, svc: Service) -> tuple[str, ...]:
-    values = _placeholders(repo, svc)
+    values = placeholders(repo, svc)
     args = [expand(a, values) for a in svc.spec.run.command]
     # supervisord resolves a program path containing "/" against ITS cwd, not the program's
     # directory: make service-relative scripts (scripts/start.sh) absolute.
@@ -56,7 +57,7 @@ def directory_for(repo: Repo, svc: Service) -> Path:
 
 def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
     uv = svc.spec.run.uv_project
-    values = _placeholders(repo, svc)
+    values = placeholders(repo, svc)
     return Program(
         name=svc.name,
         kind=svc.spec.kind,

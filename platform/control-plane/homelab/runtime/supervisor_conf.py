@@ -42,16 +42,25 @@ def command_value(program: Program) -> str:
     return _conf_value(shlex.join(program.command), f"{program.name}: run.command")
 
 
+def _quoted(value: str, what: str) -> str:
+    """supervisord splits with non-POSIX shlex (no escapes) and then strips every quote character
+    at both ends of a value: double quotes, or single quotes around a value holding double
+    quotes inside (a JSON setting such as open-webui's DEFAULT_MODEL_METADATA)."""
+    if value[:1] in "'\"" or value[-1:] in "'\"":
+        raise Unrepresentable(f"{what}: starts or ends with a quote")
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" in value:
+        raise Unrepresentable(f"{what}: contains both single and double quotes")
+    return f"'{value}'"
+
+
 def environment_value(program: Program) -> str:
-    """KEY="value",... as supervisord parses it (non-POSIX shlex, outer quotes stripped)."""
+    """KEY="value",... as supervisord parses it (see _quoted)."""
     parts = []
     for key, value in sorted(program.env.items()):
         what = f"{program.name}: env {key}"
-        if '"' in value:
-            raise Unrepresentable(f"{what}: contains a double quote")
-        if value[:1] == "'" or value[-1:] == "'":
-            raise Unrepresentable(f"{what}: starts or ends with a single quote")
-        parts.append(f'{key}="{_conf_value(value, what)}"')
+        parts.append(f"{key}={_quoted(_conf_value(value, what), what)}")
     return ",".join(parts)
 
 

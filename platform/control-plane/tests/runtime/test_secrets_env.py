@@ -87,6 +87,15 @@ def test_up_value_overrides_the_default_with_placeholders(tmp_path: Path) -> Non
         load_repo(mesh.root)
 
 
+def test_defaults_fill_the_contract_placeholders(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "repo")
+    spec = mesh.root / "layer-inference/fake-backend/SERVICE_SPEC.md"
+    spec.write_text(spec.read_text().replace('default: "tiny"}', 'default: "http://{host_address}:{port}"}'))
+    repo = load_repo(mesh.root)
+    env = compose(repo, RuntimePaths(repo.root), "fake-backend", {})
+    assert env["FAKE_MODE"] == f"http://127.0.0.1:{repo.services['fake-backend'].spec.port}"
+
+
 def test_envfile_parse() -> None:
     text = 'A=1\n  export B = "two words"\n#C=3\nbad line\nD=\'x=y\'\nE=\n'
     assert envfiles.parse(text) == {"A": "1", "B": "two words", "D": "x=y", "E": ""}
