@@ -25,6 +25,7 @@ from homelab.load.repo import load_repo  # noqa: E402
 from homelab.render.plan import EXECUTABLE, render_all  # noqa: E402
 from homelab.render.writer import write_all  # noqa: E402
 from homelab.rules.engine import run_checks  # noqa: E402
+from homelab.scaffold.edits import edit_contract  # noqa: E402
 
 SPEC = """---
 name: {name}
@@ -71,6 +72,9 @@ def synth(root: Path, n: int) -> None:
         (d / "uv.lock").write_text("version = 1\n")
         ledger.append(f"  - {{host: {host}, port: {port}, service: {name}, since: 2026-11-27}}")
     (root / "mesh/ports.yaml").write_text("\n".join(ledger) + "\n")
+    gateway = root / "layer-gateway/gw/SERVICE_SPEC.md"  # it calls every backend (HL407)
+    gateway.write_text(edit_contract(gateway.read_text(), "gw", lambda node: node["upstreams"].extend(
+        f"syn-{i:03d}" for i in range(n))))
     write_all(root, render_all(load_repo(root)), EXECUTABLE)
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(root), "-c", "user.name=b", "-c", "user.email=b@b", "commit",

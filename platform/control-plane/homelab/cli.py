@@ -55,18 +55,22 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
     Examples:
       homelab check                 # every rule; exit 1 on violations
       homelab render                # rewrite every derived file from the contracts
-      homelab new backend jerry-box --model jerry-qwen=qwen2.5-7b
+      homelab new backend jerry-box -d "Qwen box" --model jerry-qwen=qwen2.5-7b
+      homelab rm jerry-box          # folder, derived files, wiring; ports retired
+      homelab port move ov-server   # retire a port, allocate a new one
       homelab up / status / down    # run the mesh on this machine
+      homelab restart NAME          # also start / stop NAME
       homelab bundle --host gpu-box --out /tmp/gpu-box   # deploy bundle for one host
     """
     ctx.obj = (repo or repo_root()).resolve()
 
 
 def _register() -> None:
-    from homelab.commands import bundle_cmd, check_cmd, new_cmd, render_cmd, test_cmd
+    from homelab.commands import (bundle_cmd, check_cmd, new_cmd, port_cmd, render_cmd, rm_cmd,
+                                  test_cmd)
     from homelab.runtime import commands as runtime_cmds
 
-    for mod in (check_cmd, render_cmd, new_cmd, bundle_cmd, test_cmd):
+    for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd):
         cli.add_command(mod.command)
     for command in runtime_cmds.COMMANDS:
         cli.add_command(command)

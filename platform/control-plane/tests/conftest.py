@@ -36,7 +36,7 @@ ports:
 """
 APPROVALS = """\
 approvals:
-  - {id: LAN-0001, service: gw, host: box, who: tester, date: 2026-11-01, reason: clients on the LAN}
+  - {id: LAN-0001, service: gw, host: box, who: tester, reviewer: lead, date: 2026-11-01, reason: clients on the LAN}
 """
 GATEWAY_SPEC = """\
 ---
@@ -95,10 +95,13 @@ def build_mesh(root: Path) -> Path:
              **DOCS}
     for rel, text in files.items():
         write(root, rel, text)
-    for req in (NewService("backend", "ov", models=[("jerry-small", "small-1b")], today=TODAY),
-                NewService("optimizer", "opt", approaches=["moa"], today=TODAY),
-                NewService("client", "agent", today=TODAY),
-                NewService("mcp-tool", "fetcher", tools=["fetch"], today=TODAY)):
+    for req in (NewService("backend", "ov", "Small model box.", models=[("jerry-small", "small-1b")],
+                           today=TODAY, lock=False),
+                NewService("optimizer", "opt", "Mixture of agents.", approaches=["moa"], today=TODAY,
+                           lock=False),
+                NewService("client", "agent", "Asks questions.", today=TODAY, lock=False),
+                NewService("mcp-tool", "fetcher", "Fetches pages.", tools=["fetch"], today=TODAY,
+                           lock=False)):
         write_all(root, plan_new(load_repo(root), req), EXECUTABLE)
     write_all(root, render_all(load_repo(root)), EXECUTABLE)
     git(root, "init", "-q")
@@ -120,8 +123,8 @@ def mesh(_mesh_template: Path, tmp_path: Path) -> Path:
     return root
 
 
-def violations(root: Path, base: str | None = None) -> list[Violation]:
-    return run_checks(load_repo(root), base)
+def violations(root: Path, base: str | None = None, *, history: bool = True) -> list[Violation]:
+    return run_checks(load_repo(root), base, history=history)
 
 
 def by_code(root: Path, code: str) -> list[Violation]:

@@ -26,13 +26,13 @@ def run_cli(root: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("command", [("check",), ("render",), ("check", "--json")])
 @pytest.mark.parametrize(("old", "new", "expected"), [
-    ("port: 400", "port: [400", f"{OV}:9: invalid YAML: did not find expected ',' or ']'"),
+    ("port: 40", "port: [40", f"{OV}:9: invalid YAML: did not find expected ',' or ']'"),
     ("exposure: localhost", "exposure: localhost\nexposre: lan", f"{OV}:10: exposre: unknown field"),
     ("exposure: localhost", "exposure: public", f"{OV}:9: exposure: Input should be 'localhost' or 'lan'"),
     ("bind: 127.0.0.1", "bind: not-an-ip", f"{OV}:7: bind: Value error, bind must be an IP address"),
     ("kind: backend", "kind: backend\nkind: client", f"{OV}:4: invalid YAML: found duplicate key \"kind\""),
     ("{name: jerry-small, upstream_id: small-1b}", "{name: jerry-small}",
-     f"{OV}:21: models.0.upstream_id: required field is missing"),
+     f"{OV}:22: models.0.upstream_id: required field is missing"),
 ])
 def test_broken_contract_exits_2_with_file_and_line(mesh: Path, command: tuple[str, ...], old: str,
                                                     new: str, expected: str) -> None:
@@ -74,7 +74,7 @@ def test_missing_mesh_file(mesh: Path) -> None:
 
 
 def test_every_broken_file_is_reported_at_once(mesh: Path) -> None:
-    edit(mesh, OV, "port: 400", "port: [400")
+    edit(mesh, OV, "port: 40", "port: [40")
     edit(mesh, "mesh/mesh.yaml", "role: all-in-one", "role: all-in-one\n    rack: 2")
     code, _, err = run_cli(mesh, "check")
     assert code == 2 and f"{OV}:9" in err and "mesh/mesh.yaml:9: hosts.0.rack: unknown field" in err
@@ -87,7 +87,7 @@ def test_unclosed_front_matter(mesh: Path) -> None:
 
 
 def test_real_entry_point_has_no_traceback(mesh: Path) -> None:
-    edit(mesh, OV, "port: 400", "port: [400")
+    edit(mesh, OV, "port: 40", "port: [40")
     proc = subprocess.run(["uv", "run", "--frozen", "homelab", "--repo", str(mesh), "check"],
                           capture_output=True, text=True, cwd=Path(__file__).parents[3])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and f"{OV}:9" in proc.stderr

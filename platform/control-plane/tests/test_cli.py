@@ -23,14 +23,15 @@ def test_check_text_and_json(mesh: Path) -> None:
     (mesh / "layer-inference/ov/AGENTS.md").unlink()
     code, out, err = run_cli(mesh, "check")
     assert code == 1
-    assert out == ("layer-inference/ov/AGENTS.md: HL101 AGENTS.md of ov is missing "
-                   "[missing-contract-file]\n")
+    fix = "write the file (`homelab new` writes all three) with what is true of the service"
+    assert out == ("layer-inference/ov/AGENTS.md:1: HL101 AGENTS.md of ov is missing "
+                   f"[missing-contract-file]\n    fix: {fix}\n")
     assert "Found 1 violation(s) (HL101); see docs/foundation/rules.md." in err
     code, out, _ = run_cli(mesh, "check", "--json")
     assert code == 1
-    assert json.loads(out) == {"count": 1, "violations": [{
+    assert json.loads(out) == {"count": 1, "bases": ["HEAD"], "violations": [{
         "code": "HL101", "name": "missing-contract-file", "path": "layer-inference/ov/AGENTS.md",
-        "line": None, "message": "AGENTS.md of ov is missing"}]}
+        "line": 1, "message": "AGENTS.md of ov is missing", "fix": fix}]}
 
 
 def test_check_json_line_numbers(mesh: Path) -> None:

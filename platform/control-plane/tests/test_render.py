@@ -121,12 +121,12 @@ def test_env_template_from_contract(mesh: Path) -> None:
 
 def test_env_template_fills_placeholders_in_defaults(mesh: Path) -> None:
     """A default may name the service's {port} and {host_address} (open-webui's CORS origins)."""
-    edit(mesh, "layer-orchestration/agent/SERVICE_SPEC.md", "default: jerry-small\n",
-         "default: 'http://localhost:{port};http://{host_address}:{port}'\n")
+    edit(mesh, "layer-orchestration/agent/SERVICE_SPEC.md", "default: jerry-small,",
+         "default: 'http://localhost:{port};http://{host_address}:{port}',")
     rerender(mesh)
     agent = (mesh / "platform/ops/env/agent.env.example").read_text()
     address = load_repo(mesh).host_address("box")
-    assert f"AGENT_MODEL=http://localhost:4003;http://{address}:4003\n" in agent
+    assert f"AGENT_MODEL=http://localhost:4030;http://{address}:4030\n" in agent
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")

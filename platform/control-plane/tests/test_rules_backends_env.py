@@ -88,8 +88,9 @@ def test_assigned_secret_but_not_placeholder(mesh: Path) -> None:
 def test_uv_lock_missing(mesh: Path) -> None:
     (mesh / "layer-tools/fetcher/uv.lock").unlink()
     found = by_code(mesh, "HL701")
-    assert [(v.path, v.message) for v in found] == [
-        ("layer-tools/fetcher/uv.lock", "fetcher runs with uv but has no uv.lock")]
+    assert [(v.path, v.line, v.message) for v in found] == [
+        ("layer-tools/fetcher/SERVICE_SPEC.md", 16,
+         "fetcher runs with uv (run.uv_project) but layer-tools/fetcher/uv.lock is missing")]
 
 
 def test_generated_file_edited_by_hand(mesh: Path) -> None:
@@ -98,7 +99,8 @@ def test_generated_file_edited_by_hand(mesh: Path) -> None:
     assert [v.path for v in found] == ["platform/ops/systemd/homelab-ov.service"]
     line = (mesh / "platform/ops/systemd/homelab-ov.service").read_text().splitlines().index("RestartSec=30") + 1
     assert found[0].line == line
-    assert "has 'RestartSec=30', expected 'RestartSec=2'" in found[0].message
+    assert f"line {line} is 'RestartSec=30', render writes 'RestartSec=2'" in found[0].message
+    assert "-RestartSec=30\n+RestartSec=2" in found[0].detail  # a unified diff excerpt
 
 
 def test_contract_change_without_render(mesh: Path) -> None:

@@ -48,8 +48,9 @@ def test_layer_differs_from_folder(mesh: Path) -> None:
 def test_service_not_in_healthcheck(mesh: Path) -> None:
     edit(mesh, "platform/ops/scripts/healthcheck.sh", '  "ov|', '  # removed "ov|')
     assert {(v.code, v.path) for v in violations(mesh)} == {
-        ("HL103", "platform/ops/scripts/healthcheck.sh"), ("HL801", "platform/ops/scripts/healthcheck.sh")}
-    assert any(v.message == "ov has HTTP endpoints but no probe in healthcheck.sh" for v in violations(mesh))
+        ("HL103", "layer-inference/ov/SERVICE_SPEC.md"), ("HL801", "platform/ops/scripts/healthcheck.sh")}
+    assert any(v.message == "ov declares `health` but platform/ops/scripts/healthcheck.sh has no probe "
+               "for it" for v in violations(mesh))
 
 
 def test_unit_missing(mesh: Path) -> None:
@@ -64,7 +65,9 @@ def test_unit_not_in_restart_all(mesh: Path) -> None:
     edit(mesh, "platform/ops/scripts/restart-all.sh", " homelab-agent.service", "")
     found = {v.code: v for v in violations(mesh)}
     assert set(found) == {"HL105", "HL801"}
-    assert found["HL105"].message == "homelab-agent.service (agent) is not restarted by restart-all.sh"
+    assert found["HL105"].message == ("homelab-agent.service (agent) is not restarted by "
+                                      "platform/ops/scripts/restart-all.sh")
+    assert found["HL105"].path == "layer-orchestration/agent/SERVICE_SPEC.md" and found["HL105"].line
 
 
 def test_not_in_topology_or_dossier(mesh: Path) -> None:

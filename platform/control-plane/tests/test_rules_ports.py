@@ -44,11 +44,12 @@ def test_retired_port_reused(mesh: Path) -> None:
 def test_ledger_line_removed_caught_against_base(mesh: Path) -> None:
     edit(mesh, "mesh/ports.yaml",
          "  - {host: box, port: 4009, service: old-thing, status: retired, since: 2026-01-01, retired: 2026-06-01}\n", "")
-    # Without a base only the doc's ledger table notices (HL801); the ledger rule needs history ...
-    assert "HL205" not in [v.code for v in violations(mesh)]
-    found = [v for v in violations(mesh, base="HEAD") if v.code != "HL801"]  # ... caught in review
-    assert [(v.code, v.name) for v in found] == [("HL205", "ledger-line-removed")]
-    assert "box:4009 (old-thing) was in the ledger at HEAD and has been removed" in found[0].message
+    # No --base needed: check compares with git by default (HEAD here: the edit is not committed).
+    for found in ([v for v in violations(mesh) if v.code != "HL801"],
+                  [v for v in violations(mesh, base="HEAD") if v.code != "HL801"]):
+        assert [(v.code, v.name) for v in found] == [("HL205", "ledger-line-removed")]
+        assert "box:4009 (old-thing) is in the ledger at HEAD and has been removed" in found[0].message
+    assert [v.code for v in violations(mesh, history=False) if v.code != "HL801"] == []
 
 
 def test_ledger_line_edited_caught_against_base(mesh: Path) -> None:
@@ -78,5 +79,17 @@ def test_base_ref_must_exist(mesh: Path) -> None:
 
     with pytest.raises(InputError) as exc:
         violations(mesh, base="no-such-ref")
-    assert "--base no-such-ref" in str(exc.value)
+    assert "base 'no-such-ref'" in str(exc.value) and "not a commit" in str(exc.value)
     assert git(mesh, "status", "--porcelain") == ""
+
+
+def test_a_base_from_the_environment_that_is_not_fetched_is_a_note_not_an_error(
+        mesh: Path, monkeypatch) -> None:  # noqa: ANN001
+    """CI on a pull request names the target branch, which a shallow checkout may lack."""
+    from homelab.load.repo import load_repo
+    from homelab.rules.history import resolve
+
+    monkeypatch.setenv("GITHUB_BASE_REF", "main-not-fetched")
+    history = resolve(load_repo(mesh).root)
+    assert [b.label for b in history.bases] == ["HEAD"]
+    assert "origin/main-not-fetched" in (history.note or "")

@@ -1,4 +1,4 @@
-"""`homelab new KIND NAME`: scaffold a service that passes `homelab check` immediately."""
+"""`homelab new KIND NAME`: scaffold a working service that passes `homelab check` at once."""
 
 from __future__ import annotations
 
@@ -24,39 +24,55 @@ def _model(value: str) -> tuple[str, str]:
 @click.command("new")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("name")
-@click.option("--description", "-d", default="", help="One line: what the service is for.")
+@click.option("--description", "-d", default="", help="One line: what the service does (required).")
 @click.option("--host", help="Mesh host it runs on (default: the only host, else the gateway's).")
 @click.option("--layer", help="Layer folder (default by kind: inference, orchestration, tools, gateway).")
 @click.option("--bind", default="127.0.0.1", show_default=True,
               help="Bind address; anything but loopback is LAN exposure and needs an approval.")
-@click.option("--port", type=int, help="Port (default: the next one the ledger never allocated).")
+@click.option("--port", type=int,
+              help="Port (default: the next one of the kind's block the ledger never allocated).")
 @click.option("--approval", help="Existing LAN approval id (LAN-NNNN) for a LAN bind.")
-@click.option("--approved-by", help="Record a new LAN approval: who approved it ...")
+@click.option("--approved-by", help="Record a new LAN approval: who asks for it ...")
+@click.option("--reviewer", help="... who reviewed it (not the requester, not you) ...")
 @click.option("--reason", help="... and why.")
 @click.option("--model", "models", multiple=True, metavar="PUBLIC=UPSTREAM_ID",
               help="backend: a public model name and the id the backend knows it by (repeatable).")
+@click.option("--fallback", "fallbacks", multiple=True, metavar="NAME",
+              help="backend: a public model name the gateway tries when this backend fails "
+                   "(repeatable, in order).")
+@click.option("--gateway-auth", is_flag=True,
+              help="backend/optimizer: the gateway sends a key (a new secret, declared in both "
+                   "contracts; `homelab up` generates it).")
 @click.option("--approach", "approaches", multiple=True,
               help="optimizer: approach to expose for every backend model (repeatable; default moa).")
 @click.option("--transport", type=click.Choice(["streamable-http", "stdio"]), default="streamable-http",
-              show_default=True, help="mcp-tool: MCP transport.")
+              show_default=True, help="mcp-tool: how the mesh reaches it (the server speaks both).")
 @click.option("--tool", "tools", multiple=True, help="mcp-tool: tool name (repeatable).")
 @click.pass_obj
 @input_errors_exit_2
 def command(root: Path, kind: str, name: str, models: tuple[str, ...], **opts: object) -> None:
-    """Create layer-*/NAME with its contract, docs and uv project, allocate its port in the
-    ledger, add its routing, and re-render every derived file. Writes nothing on error.
+    """Create layer-*/NAME: its contract, docs, a working server with its test and a locked uv
+    project; allocate its port in the ledger; wire it into the contracts that depend on it; and
+    re-render every derived file. Writes nothing on error.
 
     \b
     Examples:
-      homelab new backend jerry-box --model jerry-qwen=qwen2.5-7b-instruct
-      homelab new mcp-tool notes --tool search_notes
-      homelab new backend lan-box --bind 0.0.0.0 --approved-by alice --reason "GPU box"
+      homelab new backend jerry-box -d "Qwen on the Intel box" --model jerry-qwen=qwen2.5-7b-instruct \\
+          --fallback jerry-tiny --gateway-auth
+      homelab new mcp-tool notes -d "Search my notes" --tool search_notes
+      homelab new optimizer think-proxy -d "Best-of-n behind the gateway" --approach bon
+      homelab new client my-agent -d "Answers questions from the terminal"
+      homelab new backend lan-box -d "GPU box" --bind 0.0.0.0 --approved-by alice --reviewer bob \\
+          --reason "serves the LAN"
     """
     req = NewService(kind=kind, name=name, models=[_model(m) for m in models],
-                     approaches=list(opts.pop("approaches")), tools=list(opts.pop("tools")),
-                     **opts)  # type: ignore[arg-type]
+                     fallbacks=list(opts.pop("fallbacks")), approaches=list(opts.pop("approaches")),
+                     tools=list(opts.pop("tools")), **opts)  # type: ignore[arg-type]
     files = plan_new(load_repo(root), req)
     written = write_all(root, files, EXECUTABLE)
-    spec = next(p for p in written if p.endswith("SERVICE_SPEC.md"))
-    click.echo(f"created {spec.rsplit('/', 1)[0]}/ ({len(written)} files written)")
-    click.echo("next: fill in the TODOs, then `uv run homelab check`")
+    spec = next(p for p in written if p.endswith(f"/{name}/SERVICE_SPEC.md"))
+    folder = spec.rsplit("/", 1)[0]
+    others = sorted(p for p in written if not p.startswith(folder + "/"))
+    click.echo(f"created {folder}/ ({len(written) - len(others)} files); updated {len(others)} "
+               f"derived or dependent files")
+    click.echo(f"next: uv run homelab check && ./homelab test {name} && uv run homelab up")

@@ -9,8 +9,9 @@ import click
 
 from homelab.cli import input_errors_exit_2
 from homelab.load.repo import load_repo
-from homelab.render.plan import EXECUTABLE, render_all
+from homelab.render.plan import EXECUTABLE, orphans, render_all
 from homelab.render.writer import changed, write_all
+from homelab.rules.engine import render_blockers
 
 
 @click.command("render")
@@ -18,18 +19,35 @@ from homelab.render.writer import changed, write_all
 @click.pass_obj
 @input_errors_exit_2
 def command(root: Path, dry: bool) -> None:
-    """Write router.yaml's model_list, env templates, systemd units, ops scripts, doc tables and
-    the MCP registry from the service contracts. Idempotent.
+    """Write router.yaml's model_list, env templates, systemd units, ops scripts, doc tables, the
+    topology diagram and the MCP registry from the service contracts; delete generated files no
+    contract produces any more. Idempotent.
+
+    Refuses (exit 1, nothing written) while a port, ledger or exposure rule is violated (HL2xx,
+    HL3xx): those values would be written into router.yaml, the units and healthcheck.sh.
 
     \b
     Example:
       homelab render && git diff --stat
     """
-    files = render_all(load_repo(root))
+    repo = load_repo(root)
+    files = render_all(repo)
+    stale = orphans(root, files)
     if dry:
-        stale = changed(root, files)
-        for rel in stale:
+        for rel in changed(root, files):
             click.echo(f"would write {rel}")
-        sys.exit(1 if stale else 0)
-    for rel in write_all(root, files, EXECUTABLE):
+        for rel in stale:
+            click.echo(f"would delete {rel}")
+        sys.exit(1 if changed(root, files) or stale else 0)
+    blockers = render_blockers(repo)
+    if blockers:
+        for v in blockers:
+            click.echo(v.as_text())
+        click.echo(f"refusing to render: {len(blockers)} port/ledger/exposure violation(s) would be "
+                   "written into router.yaml, the units and healthcheck.sh; fix them first",
+                   err=True)
+        sys.exit(1)
+    for rel in write_all(root, files, EXECUTABLE, remove=stale):
         click.echo(f"wrote {rel}")
+    for rel in stale:
+        click.echo(f"deleted {rel}")

@@ -58,7 +58,10 @@ class Approval(Strict):
     id: Annotated[str, Field(pattern=r"^LAN-[0-9]{4}$")]
     service: ServiceName
     host: ServiceName
-    who: str = Field(min_length=1)
+    who: str = Field(min_length=1)  # who asked for the exposure
+    # Who agreed to it: someone other than `who` and than the change's author (HL305 checks both;
+    # optional in the schema so an unreviewed record is a violation with a line, not a parse error).
+    reviewer: str | None = None
     date: dt.date
     reason: str = Field(min_length=1)
 

@@ -132,6 +132,9 @@ class Client(Strict):
     default_model: str
     # Files (relative to the service folder) whose URLs must all point at the gateway or tools.
     config_files: list[str] = []
+    # True when the client reads the MCP registry (layer-tools/registry.yaml) and so may call every
+    # mcp-tool: `check` (HL407) wants each in its upstreams, `homelab new`/`rm` keep them current.
+    mcp_registry: bool = False
 
 
 class ServiceSpec(Strict):

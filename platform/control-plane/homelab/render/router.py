@@ -103,6 +103,12 @@ def _set_fallbacks(repo: Repo, rest: str, path: str) -> str:
     if fb:
         if not isinstance(settings, dict):
             settings = tree["router_settings"] = CommentedMap()
+        if "fallbacks" not in settings and settings:
+            # Blank lines after the last key would end up between it and the new key; they are
+            # put back before the next top-level key below.
+            token = settings.ca.items.get(list(settings)[-1], [None] * 4)[2]
+            if token is not None and token.value.endswith("\n\n"):
+                token.value = token.value.rstrip("\n") + "\n"
         settings["fallbacks"] = fb
     elif isinstance(settings, dict) and "fallbacks" in settings:
         del settings["fallbacks"]
@@ -110,4 +116,9 @@ def _set_fallbacks(repo: Repo, rest: str, path: str) -> str:
         return rest  # nothing derived lives in the rest: keep it byte for byte
     buf = io.StringIO()
     _yaml().dump(tree, buf)
-    return buf.getvalue()
+    out: list[str] = []
+    for line in buf.getvalue().splitlines():
+        if out and TOP_KEY.match(line) and out[-1].strip() and not out[-1].startswith("#"):
+            out.append("")  # top-level sections stay separated by a blank line
+        out.append(line)
+    return "\n".join(out) + "\n"

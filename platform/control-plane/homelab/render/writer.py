@@ -22,8 +22,10 @@ def changed(root: Path, files: dict[str, str]) -> list[str]:
     return out
 
 
-def write_all(root: Path, files: dict[str, str], executable: set[str] = frozenset()) -> list[str]:
-    """Write the files that differ; returns their paths. Nothing is written if staging fails."""
+def write_all(root: Path, files: dict[str, str], executable: set[str] = frozenset(),
+              remove: list[str] = ()) -> list[str]:
+    """Write the files that differ, then delete `remove`; returns the paths written. Nothing is
+    written or deleted if staging fails."""
     todo = changed(root, files)
     staged: list[tuple[str, Path]] = []
     try:
@@ -41,4 +43,6 @@ def write_all(root: Path, files: dict[str, str], executable: set[str] = frozense
         raise InputError.one(rel, f"cannot write: {exc}") from None
     for rel, tmp in staged:
         os.replace(tmp, root / rel)
+    for rel in remove:
+        (root / rel).unlink(missing_ok=True)
     return todo

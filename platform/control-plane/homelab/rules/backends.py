@@ -26,7 +26,7 @@ def check(ctx: Context) -> Iterator[Violation]:
             have = {(e.method, e.path) for e in spec.endpoints}
             for method, path in BACKEND_ENDPOINTS:
                 if (method, path) not in have:
-                    yield Violation(src.path, src.line("endpoints"), "HL501", "backend-endpoint-missing",
+                    yield Violation(src.path, src.line("endpoints") or src.line("kind"), "HL501", "backend-endpoint-missing",
                                     f"backend {spec.name} does not declare {method} {path}")
         for key, items in (("models", spec.models), ("aliases", spec.aliases)):
             for i, item in enumerate(items):
@@ -43,5 +43,5 @@ def check(ctx: Context) -> Iterator[Violation]:
                                 f"{spec.name} serves stdio but declares no mcp.stdio_command")
             if spec.mcp.transport == "streamable-http" and \
                     ("POST", spec.mcp.path) not in {(e.method, e.path) for e in spec.endpoints}:
-                yield Violation(src.path, src.line("endpoints"), "HL503", "mcp-transport",
+                yield Violation(src.path, src.line("endpoints") or src.line("mcp", "path") or src.line("mcp"), "HL503", "mcp-transport",
                                 f"{spec.name} does not declare its MCP endpoint POST {spec.mcp.path}")

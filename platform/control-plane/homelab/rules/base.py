@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from homelab.contract.mesh import PortLedger
 from homelab.load.repo import Repo
+from homelab.rules import catalog
+from homelab.rules.history import History
 
 
 @dataclass(frozen=True, order=True)
@@ -17,22 +18,32 @@ class Violation:
     line: int | None
     code: str
     name: str
-    message: str
+    message: str  # one line: what is wrong, with the specifics
+    detail: str = ""  # optional lines shown under it (HL801: a diff excerpt)
+
+    @property
+    def fix(self) -> str:
+        """The rule's one-line fix, the same text as docs/foundation/rules.md."""
+        return catalog.fix(self.code)
 
     def as_text(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.code} {self.message} [{self.name}]"
+        lines = [f"{where}: {self.code} {self.message} [{self.name}]", f"    fix: {self.fix}"]
+        lines += [f"    {line}" for line in self.detail.splitlines()]
+        return "\n".join(lines)
 
     def as_json(self) -> dict[str, object]:
-        return {"code": self.code, "name": self.name, "path": self.path, "line": self.line,
-                "message": self.message}
+        out: dict[str, object] = {"code": self.code, "name": self.name, "path": self.path,
+                                  "line": self.line, "message": self.message, "fix": self.fix}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
 
 
 @dataclass
 class Context:
     repo: Repo
-    base_ledger: PortLedger | None = None  # the ledger at `--base <ref>`, when given
-    base_ref: str | None = None
+    history: History = field(default_factory=History)  # the mesh files at the change's bases
     rendered: dict[str, str] = field(default_factory=dict)  # what `render` would write
 
     @property

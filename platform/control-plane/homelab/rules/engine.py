@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from homelab.contract.mesh import PortLedger
-from homelab.errors import InputError
-from homelab.load.repo import PORTS_FILE, Repo, parse_yaml_model
+from homelab.load.repo import Repo
 from homelab.render.plan import render_all
-from homelab.rules import backends, checklist, env, exposure, generated, ports, topology, uv
+from homelab.rules import (backends, checklist, env, exposure, generated, ports, topology, uv)
 from homelab.rules.base import Context, Violation
+from homelab.rules.history import History, resolve
 
 RULES = (checklist, ports, exposure, topology, backends, env, uv, generated)
+# What `render` refuses to write from: a port or exposure that is wrong would be written into
+# router.yaml, the units and healthcheck.sh.
+BLOCKING_RENDER = (ports, exposure)
 
 
-def ledger_at(repo: Repo, ref: str) -> PortLedger:
-    """The port ledger as committed at a git ref (to catch deleted or edited lines in review)."""
-    try:
-        out = subprocess.run(["git", "-C", str(repo.root), "show", f"{ref}:{PORTS_FILE}"],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise InputError.one(PORTS_FILE, f"--base {ref}: cannot run git: {exc}") from None
-    if out.returncode != 0:
-        raise InputError.one(PORTS_FILE, f"--base {ref}: {out.stderr.strip() or 'not found'}")
-    ledger, _ = parse_yaml_model(out.stdout, f"{ref}:{PORTS_FILE}", PortLedger)
-    return ledger
+def context(repo: Repo, base_ref: str | None = None, *, history: bool = True,
+            rendered: dict[str, str] | None = None) -> Context:
+    return Context(repo, resolve(repo.root, base_ref) if history else History(),
+                   render_all(repo) if rendered is None else rendered)
 
 
-def run_checks(repo: Repo, base_ref: str | None = None) -> list[Violation]:
-    ctx = Context(repo, ledger_at(repo, base_ref) if base_ref else None, base_ref, render_all(repo))
-    found = {v for rule in RULES for v in rule.check(ctx)}
+def run_checks(repo: Repo, base_ref: str | None = None, *, history: bool = True,
+               ctx: Context | None = None) -> list[Violation]:
+    ctx = ctx or context(repo, base_ref, history=history)
+    return _sorted({v for rule in RULES for v in rule.check(ctx)})
+
+
+def render_blockers(repo: Repo) -> list[Violation]:
+    """Ledger, collision and exposure violations: `render` writes nothing while any exists."""
+    ctx = context(repo, rendered={})
+    return _sorted({v for rule in BLOCKING_RENDER for v in rule.check(ctx)})
+
+
+def _sorted(found: set[Violation]) -> list[Violation]:
     return sorted(found, key=lambda v: (v.path, v.line or 0, v.code, v.message))

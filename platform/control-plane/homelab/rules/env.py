@@ -53,10 +53,10 @@ def _env_local(ctx: Context, gw_dir: str, required: set[str]) -> Iterator[Violat
     rel = f"{gw_dir}/config/env.local"
     tracked = ctx.tracked_files or []
     if rel in tracked or any(p.endswith("/env.local") or p == "env.local" for p in tracked):
-        yield Violation(rel, None, "HL602", "env-local-tracked",
+        yield Violation(rel, 1, "HL602", "env-local-tracked",
                         "env.local is tracked by git; it holds secrets: `git rm --cached` it")
     if ctx.tracked_files is not None and ctx.git_ignored(rel) is False:
-        yield Violation(".gitignore", None, "HL602", "env-local-tracked",
+        yield Violation(".gitignore", 1, "HL602", "env-local-tracked",
                         f"{rel} is not gitignored")
     text = ctx.read(rel)
     if text is not None:  # a local file exists: it must set every required key
@@ -64,7 +64,7 @@ def _env_local(ctx: Context, gw_dir: str, required: set[str]) -> Iterator[Violat
                 for l in text.splitlines() if "=" in l and not l.lstrip().startswith("#")
                 and l.split("=", 1)[1].strip()}
         for key in sorted(required - have):
-            yield Violation(rel, None, "HL604", "env-local-missing-key",
+            yield Violation(rel, 1, "HL604", "env-local-missing-key",
                             f"required key {key} is not set; the gateway will not start")
 
 

@@ -20,7 +20,7 @@ def check(ctx: Context) -> Iterator[Violation]:
                             "and no approval overrides that")
             continue
         if lan != (spec.exposure == "lan"):
-            yield Violation(src.path, src.line("exposure"), "HL303", "exposure-mismatch",
+            yield Violation(src.path, src.line("exposure") or src.line("bind"), "HL303", "exposure-mismatch",
                             f"exposure is {spec.exposure!r} but bind {spec.bind} is "
                             f"{'not ' if lan else ''}loopback")
         if not lan:
@@ -39,13 +39,14 @@ def check(ctx: Context) -> Iterator[Violation]:
             yield Violation(src.path, src.line("approval"), "HL301", "lan-without-approval",
                             f"approval {approval.id} is for {approval.service} on {approval.host}, "
                             f"not {spec.name} on {spec.host}")
+    yield from _reviews(ctx)
     # A loopback-bound service can only be called from its own host.
     for svc in repo.services.values():
-        for up in svc.spec.upstreams:
+        for i, up in enumerate(svc.spec.upstreams):
             target = repo.services.get(up)
             if target and target.spec.host != svc.spec.host and target.spec.bind is not None \
                     and target.spec.binds_loopback:
-                yield Violation(svc.source.path, svc.source.line("upstreams"), "HL304",
+                yield Violation(svc.source.path, svc.source.line("upstreams", i), "HL304",
                                 "unreachable-upstream",
                                 f"{svc.name} on {svc.spec.host} calls {up}, which binds loopback on "
                                 f"{target.spec.host}")
@@ -57,3 +58,28 @@ def check(ctx: Context) -> Iterator[Violation]:
                                 "unreachable-upstream",
                                 f"the gateway on {gateway.spec.host} cannot reach {svc.name}, which "
                                 f"binds loopback on {svc.spec.host}")
+
+
+def _norm(person: str) -> str:
+    return " ".join(person.lower().split())
+
+
+def _reviews(ctx: Context) -> Iterator[Violation]:
+    """HL305: a reviewer who is neither the requester nor an author of the change adding it."""
+    src = ctx.repo.sources[APPROVALS_FILE]
+    # New = not in the oldest base (the change's base when there is one, else HEAD).
+    oldest = ctx.history.bases[-1] if ctx.history.bases else None
+    known = {a.id for a in oldest.approvals.approvals} if oldest and oldest.approvals else set()
+    people = {_norm(p) for p in ctx.history.change_people}
+    for i, a in enumerate(ctx.repo.approvals.approvals):
+        line = src.line("approvals", i, "reviewer") or src.line("approvals", i)
+        if not a.reviewer:
+            yield Violation(APPROVALS_FILE, line, "HL305", "approval-unreviewed",
+                            f"{a.id} ({a.service} on {a.host}) names no `reviewer`")
+        elif _norm(a.reviewer) == _norm(a.who):
+            yield Violation(APPROVALS_FILE, line, "HL305", "approval-unreviewed",
+                            f"{a.id} is reviewed by its own requester ({a.who})")
+        elif ctx.history.bases and a.id not in known and _norm(a.reviewer) in people:
+            yield Violation(APPROVALS_FILE, line, "HL305", "approval-unreviewed",
+                            f"{a.id} is added by this change and names its author "
+                            f"({a.reviewer}) as reviewer")

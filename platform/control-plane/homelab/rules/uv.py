@@ -16,5 +16,7 @@ def check(ctx: Context) -> Iterator[Violation]:
         base = PurePosixPath(svc.rel_dir) / project
         for fname in ("pyproject.toml", "uv.lock"):
             if not (ctx.root / base / fname).is_file():
-                yield Violation(str(base / fname), None, "HL701", "uv-project-missing",
-                                f"{svc.name} runs with uv but has no {fname}")
+                src = svc.source
+                yield Violation(src.path, src.line("run", "uv_project") or src.line("run"), "HL701",
+                                "uv-project-missing",
+                                f"{svc.name} runs with uv (run.uv_project) but {base / fname} is missing")

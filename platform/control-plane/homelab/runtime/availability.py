@@ -38,6 +38,13 @@ def _path(name: str, by_name: dict[str, Route], ok: dict[str, bool], seen: froze
     if here is False:
         return False, [hop]
     inner, hops = _path(route.target, by_name, ok, seen | {name})  # type: ignore[arg-type]
+    if inner is False:  # the gateway serves the optimizer's call-back through its fallbacks too
+        target = by_name.get(route.target)  # type: ignore[arg-type]
+        for fallback in target.fallbacks if target else ():
+            fb_state, fb_hops = _path(fallback, by_name, ok, seen | {name})
+            if fb_state:
+                inner, hops = fb_state, [*hops, f"fallback {fallback}", *fb_hops]
+                break
     state = None if here is None or inner is None else inner
     return state, [hop, route.target, *hops]  # type: ignore[list-item]
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from homelab.cli import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import availability, lifecycle, probe
+from homelab.runtime import availability, death, lifecycle, probe
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -98,17 +98,42 @@ def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | No
 
 
 @click.command()
+@click.option("--purge", is_flag=True,
+              help="Then delete the checkout's runtime state (.homelab/: logs, built models, run "
+                   "files, UI data); secrets are kept unless you confirm or pass --purge-secrets.")
+@click.option("--purge-secrets", is_flag=True,
+              help="With --purge: also delete the generated secrets (.homelab/secrets.env and the "
+                   "env files `up` wrote); clients holding the gateway key stop working.")
 @click.pass_obj
 @input_errors_exit_2
 @runtime_errors
-def down(root: Path) -> None:
+def down(root: Path, purge: bool, purge_secrets: bool) -> None:
     """Stop every service and supervisord; nothing is left running.
 
     \b
-    Example:
+    Examples:
       homelab down
+      homelab down --purge          # and start from a clean state next time (keeps secrets)
     """
-    sys.exit(lifecycle.down(load_repo(root), _console()))
+    if purge_secrets and not purge:
+        raise click.UsageError("--purge-secrets goes with --purge")
+    repo = load_repo(root)
+    code = lifecycle.down(repo, _console())
+    if not purge:
+        sys.exit(code)
+    paths = RuntimePaths(repo.root)
+    secret_files = [p for p in (paths.secrets, *lifecycle.up_written_env_files(repo)) if p.exists()]
+    with_secrets = purge_secrets
+    if secret_files and not purge_secrets and sys.stdin.isatty():
+        shown = ", ".join(str(p.relative_to(repo.root)) for p in secret_files)
+        with_secrets = click.confirm(f"also delete the generated secrets ({shown})? Clients that "
+                                     "saved the gateway key will need the new one", default=False)
+    removed = lifecycle.purge(repo, with_secrets=with_secrets)
+    click.echo(f"purged {len(removed)} path(s): {', '.join(removed) or '(nothing)'}")
+    if secret_files and not with_secrets:
+        click.echo("kept the secrets (--purge-secrets deletes them too): "
+                   + ", ".join(str(p.relative_to(repo.root)) for p in secret_files))
+    sys.exit(code)
 
 
 def _uptime(seconds: int | None) -> str:
@@ -126,8 +151,11 @@ def _uptime(seconds: int | None) -> str:
 @input_errors_exit_2
 @runtime_errors
 def status(root: Path, host: str | None, as_json: bool) -> None:
-    """Show this host's services: state, pid, uptime, port, health.
+    """Show this host's services: state, pid, uptime, port, health, and why one is down.
 
+    Healthy means checked now: its health endpoint answered as the contract expects AND the
+    answer came from its own process group (not a leftover holding its port), with no
+    undeclared LAN listener. A dead service shows its exit code or signal and a hint.
     Exit 0 when every autostart service is running and healthy, 1 otherwise.
 
     \b
@@ -138,19 +166,8 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     sup = Supervisor(mesh.paths)
     info = sup.info() if sup.running() else {}
     results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}
-    rows = []
-    for name, program in mesh.programs.items():
-        proc = info.get(name)
-        result = results.get(name)
-        rows.append({
-            "service": name,
-            "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
-            "pid": proc.pid if proc and proc.pid else None,
-            "uptime_s": proc.uptime_s if proc else None,
-            "port": program.port,
-            "healthy": result.ok if result else None,
-            "autostart": program.autostart,
-        })
+    rows = [_status_row(mesh, name, program, info, results.get(name))
+            for name, program in mesh.programs.items()]
     # STARTING + healthy is fine: supervisord only calls it RUNNING after startsecs.
     bad = [r for r in rows if r["autostart"]
            and (r["state"] not in ("RUNNING", "STARTING") or r["healthy"] is False)]
@@ -160,15 +177,56 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
         sys.exit(1 if bad else 0)
     table = Table(title=f"host {mesh.host}: supervisord "
                         f"{'running' if sup.running() else 'not running'}")
-    for col in ("service", "state", "pid", "uptime", "port", "healthy"):
+    for col in ("service", "state", "pid", "uptime", "port", "healthy", "problem"):
         table.add_column(col)
     for r in rows:
         healthy = {True: "yes", False: "NO", None: "-"}[r["healthy"]]
         state = r["state"] + ("" if r["autostart"] else " (opt-in)")
         table.add_row(r["service"], state, str(r["pid"] or "-"), _uptime(r["uptime_s"]),
-                      str(r["port"] or "-"), healthy)
-    _console().print(table)
+                      str(r["port"] or "-"), healthy, r["problem"])
+    console = _console()
+    console.print(table)
+    for r in rows:
+        if r["hint"]:
+            console.print(f"{r['service']}: {r['hint']} (`homelab logs {r['service']}`)",
+                          markup=False, highlight=False)
     sys.exit(1 if bad else 0)
+
+
+def _status_row(mesh: lifecycle.Mesh, name: str, program: Any, info: dict[str, Any],
+                result: probe.Result | None) -> dict[str, Any]:
+    """One service's honest state: health is what the probe saw AND who answered it."""
+    proc = info.get(name)
+    live = proc is not None and proc.state in ("RUNNING", "STARTING")
+    healthy = result.ok if result else None
+    problem = hint = ""
+    if proc is not None:
+        died = death.explain(name, proc.state, proc.exitstatus, proc.spawnerr,
+                             mesh.paths.supervisord_log)
+        if died:
+            problem, hint = died.sentence(), died.hint
+    if program.port and program.bind and (live or healthy):
+        wrong = lifecycle.owner_problem(program, proc.pid if live and proc else None)
+        if wrong is not None:
+            problem = "; ".join(p for p in (problem, wrong.problem) if p)
+            healthy = False if healthy is not None else None
+            if wrong.strangers:
+                hint = hint or ("a process outside the supervised group holds the port (e.g. "
+                                "workers whose master died): `homelab up` stops leftovers of "
+                                "this mesh and restarts it")
+    if result is not None and not result.ok and not problem and live:
+        problem = f"health: {result.error}"
+    return {
+        "service": name,
+        "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
+        "pid": proc.pid if proc and proc.pid else None,
+        "uptime_s": proc.uptime_s if proc else None,
+        "port": program.port,
+        "healthy": healthy,
+        "autostart": program.autostart,
+        "problem": problem,
+        "hint": hint,
+    }
 
 
 @click.command()
@@ -200,10 +258,31 @@ def logs(root: Path, name: str, follow: bool, lines: int) -> None:
         tail = fh.read().splitlines()[-lines:] if lines else []
         for line in tail:
             click.echo(line.decode(errors="replace"))
+        if name != "supervisord":
+            _why_down(paths, name)
         if not follow:
             return
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends -f quietly
             _follow(path, fh)
+
+
+def _why_down(paths: RuntimePaths, name: str) -> None:
+    """After the log: if the service is not running, why it died (stderr, so pipes get the log)."""
+    sup = Supervisor(paths)
+    try:
+        proc = sup.info().get(name) if sup.running() else None
+    except (OSError, xmlrpc.client.Error):
+        proc = None
+    if proc is not None:
+        died = death.explain(name, proc.state, proc.exitstatus, proc.spawnerr,
+                             paths.supervisord_log)
+        state = proc.state
+    else:
+        died, state = death.last_death(paths.supervisord_log, name), "not running"
+    if died is not None:
+        click.echo(f"--- {name} is {state}: {died.sentence()}" + (f" at {died.when}" if died.when else ""),
+                   err=True)
+        click.echo(f"--- hint: {died.hint}", err=True)
 
 
 def _follow(path: Path, fh: Any) -> None:
@@ -302,4 +381,69 @@ def _envs(repo: Any) -> dict[str, dict[str, str]]:
     return {name: compose(repo, paths, name, values) for name in repo.services}
 
 
-COMMANDS: list[click.Command] = [up, down, status, logs, health]
+def _names_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--host", default=None, help="Mesh host this machine plays.")(fn)
+    return click.argument("names", nargs=-1, required=True, metavar="NAME...")(fn)
+
+
+@click.command()
+@_names_options
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=180.0,
+              show_default=True, help="Seconds to wait for each service to become healthy.")
+@click.option("--no-prepare", is_flag=True, help="Skip `uv sync` and the contract's run.prepare.")
+@click.pass_obj
+@input_errors_exit_2
+@runtime_errors
+def start(root: Path, names: tuple[str, ...], host: str | None, timeout_s: float,
+          no_prepare: bool) -> None:
+    """Start these services (and supervisord if needed), each healthy before the next; like
+    `homelab up --only NAME`. Their dependencies are not started.
+
+    \b
+    Example:
+      homelab start ov-server
+    """
+    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare, "NAME")
+    sys.exit(lifecycle.up(load_repo(root), options, _console()))
+
+
+@click.command()
+@_names_options
+@click.pass_obj
+@input_errors_exit_2
+@runtime_errors
+def stop(root: Path, names: tuple[str, ...], host: str | None) -> None:
+    """Stop these services. They stay down (supervisord does not restart a stopped service)
+    until `homelab start NAME` or `homelab up`: e.g. to watch a model's fallback answer.
+
+    \b
+    Example:
+      homelab stop ov-server && curl ... jerry-tiny   # answered by its fallback
+    """
+    sys.exit(lifecycle.stop(load_repo(root), names, host, _console()))
+
+
+@click.command()
+@_names_options
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=180.0,
+              show_default=True, help="Seconds to wait for each service to become healthy.")
+@click.option("--no-prepare", is_flag=True, help="Skip `uv sync` and the contract's run.prepare.")
+@click.pass_obj
+@input_errors_exit_2
+@runtime_errors
+def restart(root: Path, names: tuple[str, ...], host: str | None, timeout_s: float,
+            no_prepare: bool) -> None:
+    """Stop, then start these services (with their current contract, env and rendered files),
+    waiting until each is healthy.
+
+    \b
+    Example:
+      homelab restart tiny-agents     # e.g. after adding an MCP tool to the registry
+    """
+    repo = load_repo(root)
+    lifecycle.stop(repo, names, host, _console())
+    options = lifecycle.UpOptions(host, (), names, timeout_s, not no_prepare, "NAME")
+    sys.exit(lifecycle.up(repo, options, _console()))
+
+
+COMMANDS: list[click.Command] = [up, down, start, stop, restart, status, logs, health]

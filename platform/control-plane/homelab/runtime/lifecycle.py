@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from homelab.addresses import start_order
 from homelab.load.repo import Repo
-from homelab.runtime import ports, prepare, secrets
+from homelab.runtime import death, inputs, ownership, ports, prepare, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
 from homelab.runtime.hosts import local_host, services_on
@@ -40,6 +40,7 @@ class UpOptions:
     only: tuple[str, ...] = ()
     timeout_s: float = 180.0
     prepare: bool = True
+    only_label: str = "--only"  # how errors name `only` (start/restart: the NAME argument)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Mesh:
     host: str
     programs: dict[str, Program] = field(default_factory=dict)
     probes: dict[str, Target] = field(default_factory=dict)
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # runtime/inputs.py
 
 
 def load_mesh(repo: Repo, host: str | None = None, *, create_secrets: bool = True) -> Mesh:
@@ -63,9 +65,13 @@ def load_mesh(repo: Repo, host: str | None = None, *, create_secrets: bool = Tru
         values = secrets.load(paths)
     envs = {s.name: compose(repo, paths, s.name, values) for s in repo.services.values()}
     ordered = start_order(services_on(repo, name))
+    found = {s.name: inputs.inputs(repo, s, envs[s.name]) for s in ordered}
+    for svc_name, digests in found.items():
+        # In the program's config: a change to any input changes it, and `up` restarts it.
+        envs[svc_name][inputs.INPUTS_ENV] = inputs.fingerprint(digests)
     programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
     probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)}
-    return Mesh(repo, paths, name, programs, probes)
+    return Mesh(repo, paths, name, programs, probes, found)
 
 
 @contextlib.contextmanager
@@ -109,6 +115,8 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
     for program in chosen:
         if program.port is None or program.bind is None:
             continue
+        if program.name in info and info[program.name].state in LIVE_STATES:
+            continue  # running already: who holds its port is checked when `up` reaches it
         try:
             taken = ports.in_use(program.bind, program.port)
         except OSError as exc:
@@ -117,19 +125,18 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
             continue
         if not taken:
             continue
-        ours = program.name in info and info[program.name].state in LIVE_STATES
         owners = ports.listener_pids(program.port)
-        if owners and sup_pid:
-            ours = ours and any(ports.descends_from(pid, sup_pid) for pid in owners)
-        if not ours:
-            who = f" (pid {', '.join(map(str, sorted(owners)))})" if owners else ""
-            leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
-            if owners and owners <= leftovers:
-                problems.append(f"port {program.port} ({program.name}) is held by a leftover "
-                                f"process of this mesh{who}; run `homelab down` first")
-            else:
-                problems.append(f"port {program.port} ({program.name}) is already in use by "
-                                f"another process{who}")
+        who = f" (pid {', '.join(map(str, sorted(owners)))})" if owners else ""
+        leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
+        if owners and sup_pid and any(ports.descends_from(pid, sup_pid) for pid in owners):
+            problems.append(f"port {program.port} ({program.name}) is held by another service "
+                            f"of this mesh{who}")
+        elif owners and owners <= leftovers:
+            problems.append(f"port {program.port} ({program.name}) is held by a leftover "
+                            f"process of this mesh{who}; run `homelab down` first")
+        else:
+            problems.append(f"port {program.port} ({program.name}) is already in use by "
+                            f"another process{who}")
     return problems
 
 
@@ -155,7 +162,26 @@ def log_tail(paths: RuntimePaths, name: str, lines: int = 20) -> str:
     return "\n".join(f"  | {line}" for line in text) or "  (log is empty)"
 
 
-def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) -> str | None:
+@dataclass(frozen=True)
+class NotReady:
+    why: str
+    hint: str = ""
+
+
+def _death(mesh: Mesh, state: ProcInfo) -> death.Death | None:
+    return death.explain(state.name, state.state, state.exitstatus, state.spawnerr,
+                         mesh.paths.supervisord_log)
+
+
+def owner_problem(program: Program, pid: int | None) -> ownership.PortCheck | None:
+    """None when the program's port is served by its own process group (or it has no port)."""
+    if program.port is None or program.bind is None:
+        return None
+    found = ownership.check(program.bind, program.port, pid)
+    return None if found.ok else found
+
+
+def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) -> NotReady | None:
     """None when the program is healthy (or RUNNING, without a health check); else why not."""
     target = mesh.probes.get(program.name)
     deadline = time.monotonic() + timeout_s
@@ -163,22 +189,31 @@ def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) 
     while True:
         state = sup.info().get(program.name)
         if state is None:
-            return "not known to supervisord"
+            return NotReady("not known to supervisord")
         if state.state == "FATAL":
-            return f"supervisord gave up after repeated failed starts (FATAL: {state.description})"
+            died = _death(mesh, state)
+            return NotReady(died.sentence() if died else f"FATAL: {state.description}",
+                            died.hint if died else "")
         if state.state == "STOPPED":
-            return "stopped while starting"
+            return NotReady("stopped while starting")
         # EXITED and BACKOFF are transient: supervisord restarts it (with backoff) until it
         # either comes up, turns FATAL, or our timeout ends the wait.
         if target is not None:
             ok, last = probe_once(target)
-            if ok:
-                return None
+            if ok and state.state in ("RUNNING", "STARTING"):
+                # The answer must come from this program, not a leftover on its port.
+                wrong = owner_problem(program, state.pid)
+                if wrong is None or not wrong.strangers and wrong.extra:
+                    return None
+                ok, last = False, wrong.problem
         elif state.state == "RUNNING":
             return None
         if time.monotonic() >= deadline:
             where = target.url if target else "process"
-            return f"not healthy after {timeout_s:.0f} s ({where}: {last}, state {state.state})"
+            died = _death(mesh, state)
+            tail = f"; last exit: {died.summary}" if died else ""
+            return NotReady(f"not healthy after {timeout_s:.0f} s ({where}: {last}, state "
+                            f"{state.state}{tail})", died.hint if died else "")
         time.sleep(0.25)
 
 
@@ -204,7 +239,8 @@ def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
     mesh = load_mesh(repo, options.host)
-    names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only)]
+    names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only,
+                                     only_label=options.only_label)]
     chosen = [mesh.programs[n] for n in names]
     conf_text = render(list(mesh.programs.values()), mesh.paths)  # raises Unrepresentable
     sup = Supervisor(mesh.paths)
@@ -217,6 +253,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
                 click.echo(f"error: {problem}", err=True)
             click.echo("nothing was started", err=True)
             return 1
+        old_inputs = inputs.load(mesh.paths.inputs)
         if options.prepare:
             _prepare(mesh, chosen, console)
         for path, values in prepare.env_files_to_write(repo, chosen):
@@ -234,13 +271,21 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         else:
             # Always re-read: cheap, and a no-op when supervisord already has this config.
             changes = sup.apply_config()
-            # A running program whose config changed was stopped by the update: start it again.
-            names += [n for n in changes["changed"] if n not in names
-                      and info.get(n) and info[n].state in LIVE_STATES]
-            for kind in ("added", "changed", "removed"):
+            for name in changes["changed"]:
+                why = ", ".join(inputs.what_changed(old_inputs.get(name), mesh.inputs.get(name, {})))
+                if info.get(name) and info[name].state in LIVE_STATES:
+                    # The update stopped it: start it again, and say why.
+                    names += [name] if name not in names else []
+                    console.print(f"  {name}: restarting: changed since it started: {why}",
+                                  markup=False, highlight=False)
+                else:
+                    console.print(f"  {name}: config updated ({why})", markup=False,
+                                  highlight=False)
+            for kind in ("added", "removed"):
                 if changes[kind]:
                     console.print(f"config {kind}: {', '.join(changes[kind])}", markup=False,
                                   highlight=False)
+        inputs.save(mesh.paths.inputs, mesh.inputs)
         order = [p.name for p in mesh.programs.values() if p.name in names]
         return _start_all(mesh, sup, order, options.timeout_s, console)
 
@@ -252,26 +297,39 @@ def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
     for name in order:
         program = mesh.programs[name]
         state = sup.info().get(name)
-        if state and state.state in ("RUNNING", "STARTING") and (
-                name not in mesh.probes or probe_once(mesh.probes[name])[0]):
-            console.print(f"  {name:<{width}}  already running, healthy", markup=False,
-                          highlight=False)
-            continue
+        if state and state.state in ("RUNNING", "STARTING"):
+            # Running is not healthy until checked: who holds its port, then its health.
+            wrong = owner_problem(program, state.pid)
+            if wrong is not None and wrong.strangers:
+                if not _reclaim(mesh, sup, program, wrong, console):
+                    return 1
+                state = sup.info().get(name)
+            elif name not in mesh.probes or probe_once(mesh.probes[name])[0]:
+                if wrong is not None:
+                    click.echo(f"warning: {name}: {wrong.problem}", err=True)
+                else:
+                    console.print(f"  {name:<{width}}  already running, healthy", markup=False,
+                                  highlight=False)
+                continue
         start = time.monotonic()
         if not state or state.state not in LIVE_STATES:
             sup.start(name)
-        why = wait_ready(mesh, sup, program, timeout_s)
-        if why and name in mesh.probes and not mesh.probes[name].required:
+        failed = wait_ready(mesh, sup, program, timeout_s)
+        if failed and name in mesh.probes and not mesh.probes[name].required:
             # health.required: false means the mesh works without it: warn and go on.
             warnings += 1
-            click.echo(f"warning: {name} (optional): {why}", err=True)
+            click.echo(f"warning: {name} (optional): {failed.why}", err=True)
             click.echo(log_tail(mesh.paths, name, 10), err=True)
+            if failed.hint:
+                click.echo(f"  hint: {failed.hint}", err=True)
             continue
-        if why:
-            click.echo(f"error: {name}: {why}", err=True)
+        if failed:
+            click.echo(f"error: {name}: {failed.why}", err=True)
             click.echo(f"last lines of {mesh.paths.log(name).relative_to(mesh.repo.root)}:",
                        err=True)
             click.echo(log_tail(mesh.paths, name), err=True)
+            if failed.hint:
+                click.echo(f"hint: {failed.hint}", err=True)
             click.echo("services started so far keep running; `homelab down` stops them", err=True)
             return 1
         what = "healthy" if name in mesh.probes else "running"
@@ -281,6 +339,46 @@ def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
     if warnings:
         click.echo(f"{warnings} optional service(s) not healthy; see the warnings above", err=True)
     return 0
+
+
+def _reclaim(mesh: Mesh, sup: Supervisor, program: Program, wrong: ownership.PortCheck,
+             console: Console) -> bool:
+    """A running program whose port is held by processes outside its group: leftovers of this
+    mesh (e.g. workers orphaned when their master was killed) are stopped and the program is
+    restarted; anything else is a foreign process `up` must not touch."""
+    leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
+    strangers = set(wrong.strangers)
+    if not strangers <= leftovers:
+        click.echo(f"error: {program.name}: {wrong.problem}, which is not a process of this "
+                   "mesh; stop it and run `homelab up` again", err=True)
+        return False
+    _terminate(strangers)
+    console.print(f"  {program.name}: {wrong.problem}: leftovers of an earlier start (pid "
+                  f"{', '.join(map(str, sorted(strangers)))}); stopped them, restarting "
+                  f"{program.name}", markup=False, highlight=False)
+    sup.stop(program.name)
+    return True
+
+
+def _terminate(pids: set[int]) -> None:
+    """TERM, then KILL after 5 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while any(_running(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not any(_running(p) for p in pids):
+            return
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _print_access(mesh: Mesh, order: list[str], console: Console) -> None:
@@ -357,3 +455,66 @@ def down(repo: Repo, console: Console) -> int:
         console.print(f"stopped {stopped} service(s) and supervisord", markup=False,
                       highlight=False)
         return 0
+
+
+def up_written_env_files(repo: Repo) -> list[Path]:
+    """Env files `up` wrote into the checkout (they hold secrets; recognised by their header)."""
+    out = []
+    for svc in repo.services.values():
+        if svc.spec.env_file and not Path(svc.spec.env_file).is_absolute():
+            path = repo.root / svc.rel_dir / svc.spec.env_file
+            try:
+                if "written by `homelab up`" in path.read_text(encoding="utf-8")[:400]:
+                    out.append(path)
+            except (OSError, UnicodeDecodeError):
+                continue
+    return out
+
+
+def purge(repo: Repo, *, with_secrets: bool) -> list[str]:
+    """Delete the checkout's runtime state (after `down`): everything under .homelab/ (logs,
+    built models, run files, UI data kept under {state}), keeping secrets.env and the env files
+    `up` wrote unless `with_secrets`. Never touches anything outside the checkout, nor the uv
+    environments (.venv: rebuilt from the uv cache in seconds)."""
+    paths = RuntimePaths(repo.root)
+    removed: list[str] = []
+    if paths.state.is_dir():
+        for child in sorted(paths.state.iterdir()):
+            if child == paths.secrets and not with_secrets:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+            removed.append(str(child.relative_to(repo.root)))
+    if with_secrets:
+        for path in up_written_env_files(repo):
+            path.unlink()
+            removed.append(str(path.relative_to(repo.root)))
+    if not paths.socket.is_relative_to(paths.state) and paths.socket.exists():
+        paths.socket.unlink()  # the short socket path of a long checkout path, in $TMPDIR
+    return removed
+
+
+def stop(repo: Repo, names: tuple[str, ...], host: str | None, console: Console) -> int:
+    """Stop these services; supervisord keeps them down until `start` or `up`."""
+    mesh = load_mesh(repo, host, create_secrets=False)
+    chosen = [s.name for s in select(repo, mesh.host, only=names, only_label="NAME")]  # unknown: exit 2
+    sup = Supervisor(mesh.paths)
+    if not sup.running():
+        console.print("the mesh is not running (no supervisord); nothing to stop", markup=False,
+                      highlight=False)
+        return 0
+    with _locked(mesh.paths):
+        info = sup.info()
+        for name in reversed(chosen):  # dependents first
+            state = info.get(name)
+            if state and state.state in (*LIVE_STATES, "STOPPING"):
+                sup.stop(name)
+                console.print(f"  {name}  stopped (pid {state.pid}); it stays down until "
+                              f"`homelab start {name}` or `homelab up`", markup=False,
+                              highlight=False)
+            else:
+                console.print(f"  {name}  was not running ({state.state if state else 'unknown'})",
+                              markup=False, highlight=False)
+    return 0

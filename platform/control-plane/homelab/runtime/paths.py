@@ -41,6 +41,11 @@ class RuntimePaths:
         return self.run / "supervisord.pid"
 
     @property
+    def inputs(self) -> Path:
+        """Digests of what each program was started from (see runtime/inputs.py)."""
+        return self.run / "inputs.json"
+
+    @property
     def lock(self) -> Path:
         return self.run / "up.lock"
 

@@ -74,12 +74,12 @@ def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
 
 
 def select(repo: Repo, host: str, *, with_: tuple[str, ...] = (),
-           only: tuple[str, ...] = ()) -> list[Service]:
+           only: tuple[str, ...] = (), only_label: str = "--only") -> list[Service]:
     """The services `up` starts, in start order: the host's autostart services plus --with, or
     exactly --only. Unknown names or names on another host are unusable input."""
     here = {s.name: s for s in services_on(repo, host)}
     problems = []
-    for option, names in (("--with", with_), ("--only", only)):
+    for option, names in (("--with", with_), (only_label, only)):
         for name in names:
             if name not in repo.services:
                 problems.append(f"{option} {name}: no such service "

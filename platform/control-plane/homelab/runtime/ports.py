@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -110,3 +111,51 @@ def marked_processes(name: str, value: str) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def _address(hex_addr: str) -> str:
+    """/proc/net/tcp's little-endian hex address as text (IPv4 or IPv6)."""
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def listening_sockets() -> list[tuple[str, int, str]]:
+    """(address, port, socket inode) of every listening TCP socket in this network namespace."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[3] == "0A":
+                addr, port = cols[1].rsplit(":", 1)
+                out.append((_address(addr), int(port, 16), cols[9]))
+    return out
+
+
+def socket_owners(inodes: set[str]) -> dict[str, set[int]]:
+    """socket inode -> pids holding it (only processes we may inspect)."""
+    owners: dict[str, set[int]] = {}
+    if not inodes:
+        return owners
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    owners.setdefault(target[8:-1], set()).add(int(proc.name))
+        except OSError:
+            continue
+    return owners
+
+
+def process_group(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -28,6 +28,8 @@ class ProcInfo:
     start: int  # epoch seconds
     now: int
     description: str
+    exitstatus: int = 0  # of the last exit; -1 when it was killed by a signal
+    spawnerr: str = ""  # why supervisord could not start the command, if it could not
 
     @property
     def uptime_s(self) -> int | None:
@@ -105,7 +107,8 @@ class Supervisor:
         out = {}
         for item in self.rpc.getAllProcessInfo():
             out[item["name"]] = ProcInfo(item["name"], item["statename"], item["pid"],
-                                         item["start"], item["now"], item["description"])
+                                         item["start"], item["now"], item["description"],
+                                         item.get("exitstatus", 0), item.get("spawnerr", ""))
         return out
 
     def start(self, name: str) -> None:

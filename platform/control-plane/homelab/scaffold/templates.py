@@ -1,12 +1,40 @@
-"""Text of the files a new service starts with. Placeholders are marked TODO for the author."""
+"""Text of the files a new service starts with: a working server per kind (skeletons/), its test,
+its docs and its uv project. Nothing here is a placeholder: every file is true of the service as
+written, so `homelab check` passes at once and the author replaces working code, not TODOs."""
 
 from __future__ import annotations
 
 import io
+from importlib import resources
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+# skeleton template -> path in the service folder ({package} filled in)
+SKELETONS: dict[str, dict[str, str]] = {
+    "backend": {"server.py": "src/{package}/server.py", "main.py": "src/{package}/__main__.py",
+                "test.py": "tests/test_{package}.py"},
+    "optimizer": {"server.py": "src/{package}/server.py", "main.py": "src/{package}/__main__.py",
+                  "test.py": "tests/test_{package}.py"},
+    "client": {"client.py": "src/{package}/client.py", "server.py": "src/{package}/server.py",
+               "main.py": "src/{package}/__main__.py", "test.py": "tests/test_{package}.py"},
+    "mcp-tool": {"server.py": "src/{package}/server.py", "main.py": "src/{package}/__main__.py",
+                 "test.py": "tests/test_{package}.py"},
+}
+
+
+def skeleton(kind: str, package: str, tokens: dict[str, str]) -> dict[str, str]:
+    """{relative path: text} of a kind's source and test files, tokens (`__NAME__` ...) filled."""
+    folder = resources.files("homelab.scaffold") / "skeletons" / kind
+    out = {}
+    for template, target in SKELETONS[kind].items():
+        text = (folder / f"{template}.tmpl").read_text(encoding="utf-8")
+        for token, value in tokens.items():
+            text = text.replace(token, value)
+        out[target.format(package=package)] = text
+    return out
+
 
 SERVICE_PROSE = """
 # {name}
@@ -17,32 +45,98 @@ Kind: **{kind}**, layer `{layer}`, host `{host}`{where}. Created by `homelab new
 above is the contract every tool reads: edit it, then run `uv run homelab render` and
 `uv run homelab check`.
 
+## What it does now
+{does}
+
 ## Run
-`{command}` from this folder (env from `{env_file}`).
+`{command}` from this folder (env from `{env_file}`); under the mesh, `uv run homelab up`
+starts it and `uv run homelab restart {name}` restarts it.
 
 ## Health
 {health}
 
 ## Env
 {env_text}
+
+## Tests
+`uv run pytest -q` here, or `./homelab test {name}` from the repo root (the contract's `test:`).
 """
+
+DOES = {
+    "backend": "Answers the mesh's backend API (`GET /health`, `GET /v1/models` listing the upstream "
+               "ids the gateway sends, `POST /v1/chat/completions`, streamed or not) by echoing the "
+               "last user message, with OpenAI-shaped errors{auth}. Replace `answer()` in "
+               "`src/{package}/server.py` with real inference.",
+    "optimizer": "Receives each alias as `<approach>-<target>` from the gateway and calls the gateway "
+                 "back with the plain `<target>` name, passing the request through unchanged{auth}. "
+                 "Put the approach in `apply()` in `src/{package}/server.py`.",
+    "client": "`uv run {name} ask QUESTION` asks the gateway one question (model and base URL from "
+              "its env); `serve` is the same over HTTP (`POST /ask`). Replace `ask()` in "
+              "`src/{package}/client.py` with the client's real work.",
+    "mcp-tool": "An MCP server (stdio, and streamable HTTP on `/mcp` with `GET /health`) whose tools "
+                "({tools}) each repeat a text and return it with its length: a working starting point "
+                "with typed inputs. Replace `repeat_text` in `src/{package}/server.py`, then make the "
+                "contract's `mcp.tools` say what the real tools do (`homelab check --live` compares "
+                "them with the server).",
+}
 
 ARCHITECTURE = """# {name}: architecture
 
 ## Role in the mesh
 {role}
 
-## Internals
-TODO: describe the modules and the request flow once the service does real work.
+## Modules
+{modules}
+
+## Request flow
+{flow}
 """
+
+MODULES = {
+    "backend": "- `src/{package}/server.py`: the HTTP server (stdlib), request validation, the key check, "
+               "`answer()`.\n- `src/{package}/__main__.py`: the command line (`--host`, `--port`).\n"
+               "- `tests/test_{package}.py`: the real process on a free port.",
+    "optimizer": "- `src/{package}/server.py`: the HTTP server (stdlib), `apply()` (the approach) and "
+                 "`complete()` (one call back to the gateway).\n- `src/{package}/__main__.py`: the command "
+                 "line.\n- `tests/test_{package}.py`: the real process in front of a stand-in gateway.",
+    "client": "- `src/{package}/client.py`: `ask()`, one chat completion through the gateway.\n"
+              "- `src/{package}/server.py`: HTTP mode.\n- `src/{package}/__main__.py`: `ask` and `serve`.\n"
+              "- `tests/test_{package}.py`: against a stand-in gateway.",
+    "mcp-tool": "- `src/{package}/server.py`: the MCP server (`MCPServer` of the pinned SDK), its tools "
+                "and `GET /health`.\n- `src/{package}/__main__.py`: `--transport stdio|streamable-http`.\n"
+                "- `tests/test_{package}.py`: the MCP SDK client over stdio and HTTP.",
+}
+
+FLOW = {
+    "backend": "gateway -> `POST /v1/chat/completions` (model = an upstream id) -> validate -> "
+               "`answer()` -> JSON, or SSE chunks ending in `data: [DONE]`.",
+    "optimizer": "gateway -> `POST /v1/chat/completions` (model = `<approach>-<target>`) -> `apply()` -> "
+                 "gateway (model = `<target>`) -> backend; the answer goes back under the alias name.",
+    "client": "`ask()` -> gateway `POST /v1/chat/completions` -> the backend behind the public name.",
+    "mcp-tool": "agent -> MCP `tools/call` (stdio, or `POST /mcp`) -> the tool function -> structured "
+                "result, or a tool error (`isError`) saying why.",
+}
+
+ROLE = {
+    "backend": "A backend the gateway routes to under the public names in the contract's `models`.",
+    "optimizer": "An optimization proxy behind the gateway, on loopback only; it calls the gateway "
+                 "back with the plain model name.",
+    "client": "A client: it calls the gateway only, with base URL and model from its env.",
+    "mcp-tool": "An MCP tool server, separate from the LLM gateway, listed in layer-tools/registry.yaml "
+                "for agents.",
+}
 
 AGENTS = """# AGENTS.md: working on {name}
 
-- Contract: `SERVICE_SPEC.md` front matter. Port {port_text} comes from `mesh/ports.yaml` and never
-  changes; exposure changes need an approval in `mesh/approvals.yaml`.
+- Contract: `SERVICE_SPEC.md` front matter. {port_text} Exposure changes need a reviewed
+  approval in `mesh/approvals.yaml`.
 - After editing the contract: `uv run homelab render && uv run homelab check` from the repo root.
-- Tests: `uv run pytest -q` here (or `./homelab test {name}` from the root).
-- Python through uv only: add dependencies with `uv add`, commit `uv.lock`.
+- Tests: `uv run pytest -q` here, or `./homelab test {name}` from the root. Keep them calling the
+  real process (a free port, or stdio), as the starting ones do.
+- Running: `uv run homelab up` (whole mesh), `uv run homelab restart {name}` after a change,
+  `uv run homelab logs {name}` when it does not come up.
+- Python through uv only: add dependencies with `uv add` (exact pins for risky ones), commit
+  `uv.lock`.
 """
 
 PYPROJECT = """[project]
@@ -50,10 +144,13 @@ name = "{name}"
 version = "0.1.0"
 description = "{description}"
 requires-python = ">=3.11,<3.12"
-dependencies = []
+dependencies = [{dependencies}]
 
 [project.scripts]
 {name} = "{package}.__main__:main"
+
+[dependency-groups]
+dev = [{dev}]
 
 [build-system]
 requires = ["hatchling"]
@@ -61,9 +158,15 @@ build-backend = "hatchling.build"
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/{package}"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = "-ra"
 """
 
-UV_LOCK = """version = 1
+# A lock without dependencies: what `homelab new --no-lock` writes (the synthetic meshes of the
+# control plane's own tests); a real scaffold is locked with `uv lock`.
+UNLOCKED = """version = 1
 revision = 3
 requires-python = "==3.11.*"
 
@@ -73,93 +176,27 @@ version = "0.1.0"
 source = {{ editable = "." }}
 """
 
-# A stdlib-only starting point: answers health (and, for backends, /v1/models) so the mesh's
-# probes pass; chat returns 501 until the author puts real work behind it.
-MAIN = '''"""{name}: starting point created by `homelab new`. Replace the 501 with real work."""
 
-from __future__ import annotations
-
-import argparse
-import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-MODELS = {models!r}
+def deps_list(pins: list[str]) -> str:
+    return ", ".join(f'"{p}"' for p in pins)
 
 
-class Handler(BaseHTTPRequestHandler):
-    def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/health":
-            self._send(200, {{"status": "ok"}})
-        elif self.path == "/v1/models" and MODELS:
-            self._send(200, {{"object": "list", "data": [{{"id": m, "object": "model"}} for m in MODELS]}})
-        else:
-            self._send(404, {{"error": {{"message": f"no route {{self.path}}", "type": "not_found"}}}})
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._send(501, {{"error": {{"message": "not implemented yet", "type": "not_implemented"}}}})
+BLOCK_KEYS = {"run", "client", "mcp"}  # sections hand-written contracts keep in block style
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="{name}")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-TEST = '''"""Starting test created by `homelab new`: the contract's health endpoint answers."""
-
-import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
-
-def test_health_answers() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "{package}", "--port", str(port)])
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{{port}}/health", timeout=1) as r:
-                    assert json.load(r) == {{"status": "ok"}}
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("health endpoint never answered")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-'''
-
-
-def _compact(node: Any) -> Any:
-    """Short lists of scalars and small flat mappings in flow style, like hand-written contracts."""
+def _compact(node: Any, key: str | None = None) -> Any:
+    """Lists of scalars and small mappings of scalars (or of lists of scalars) in flow style,
+    like hand-written contracts: `- {name: X, secret: true, file: ...}`."""
     scalar = lambda v: not isinstance(v, (dict, list))  # noqa: E731
+    flat = lambda v: scalar(v) or (isinstance(v, list) and all(map(scalar, v)))  # noqa: E731
     if isinstance(node, list):
         seq = CommentedSeq(_compact(v) for v in node)
         if all(scalar(v) for v in node):
             seq.fa.set_flow_style()
         return seq
     if isinstance(node, dict):
-        out = CommentedMap((k, _compact(v)) for k, v in node.items())
-        if 0 < len(node) <= 3 and all(scalar(v) for v in node.values()):
+        out = CommentedMap((k, _compact(v, k)) for k, v in node.items())
+        if 0 < len(node) <= 6 and key not in BLOCK_KEYS and all(flat(v) for v in node.values()):
             out.fa.set_flow_style()
         return out
     return node

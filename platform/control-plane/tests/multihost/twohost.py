@@ -123,6 +123,7 @@ def make_two_hosts(root: Path, gw_addr: str, inf_addr: str, *, gw_host: str = "g
         if approve:
             tree["approvals"].append({
                 "id": APPROVAL, "service": BACKEND, "host": inf_host, "who": "multihost test",
+                "reviewer": "multihost reviewer",
                 "date": today, "reason": "The gateway on another host must reach the backend."})
 
     _edit_yaml(root / "mesh/approvals.yaml", approvals)

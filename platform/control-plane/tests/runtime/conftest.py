@@ -73,7 +73,7 @@ env:
   - {{name: FAKE_API_KEY, secret: true, file: config/env.local}}
 run:
   uv_project: null
-  command: [{python}, {fake}, --bind, "{{bind}}", --port, "{{port}}"]
+  command: [{python}, {fake}, --bind, "{{bind}}", --port, "{{port}}"{extra}]
   after: [fake-backend]
 upstreams: [fake-backend]
 ---
@@ -116,7 +116,7 @@ class FakeMesh:
         return {s["service"]: s for s in json.loads(result.stdout)["services"]}
 
 
-def write_mesh(root: Path, *, backend_extra: str = "") -> FakeMesh:
+def write_mesh(root: Path, *, backend_extra: str = "", gateway_extra: str = "") -> FakeMesh:
     ports = {"fake-backend": free_port(), "fake-gw": free_port(), "fake-ui": free_port()}
     py, fake = json.dumps(sys.executable), json.dumps(str(FAKE))
     (root / "mesh").mkdir(parents=True)
@@ -129,7 +129,7 @@ def write_mesh(root: Path, *, backend_extra: str = "") -> FakeMesh:
                                 ("layer-gateway/fake-gw", GATEWAY, "fake-gw"),
                                 ("layer-interface/fake-ui", UI, "fake-ui")):
         (root / rel).mkdir(parents=True)
-        extra = backend_extra if name == "fake-backend" else ""
+        extra = {"fake-backend": backend_extra, "fake-gw": gateway_extra}.get(name, "")
         (root / rel / "SERVICE_SPEC.md").write_text(
             template.format(port=ports[name], python=py, fake=fake, extra=extra))
     return FakeMesh(root, ports)

@@ -61,3 +61,21 @@ def test_fallback_name_keeps_a_model_servable(tmp_path: Path) -> None:
     assert rows["jerry-fake"] == ("fallback", "fallback jerry-spare: fake-spare")
     rows = states(model_status(repo, results(**{"fake-gw": True, "fake-backend": False, "fake-spare": False})))
     assert rows["jerry-fake"] == ("down", "fake-backend is down (fake-backend)")
+
+
+def test_an_alias_is_servable_through_its_targets_fallback(mesh: Path) -> None:
+    """The optimizer calls the gateway back with the target name; the gateway applies that
+    name's fallbacks, so the alias is servable while the target's backend is down."""
+    from homelab.render.plan import EXECUTABLE
+    from homelab.render.writer import write_all
+    from homelab.scaffold.plan import NewService, plan_new
+
+    write_all(mesh, plan_new(load_repo(mesh), NewService("backend", "spare", "Spare.", lock=False,
+                                                         models=[("jerry-spare", "s")])), EXECUTABLE)
+    spec = mesh / "layer-inference/ov/SERVICE_SPEC.md"
+    spec.write_text(spec.read_text().replace("{name: jerry-small, upstream_id: small-1b}",
+                                             "{name: jerry-small, upstream_id: small-1b, fallbacks: [jerry-spare]}"))
+    rows = states(model_status(load_repo(mesh), results(gw=True, ov=False, opt=True, spare=True)))
+    assert rows["jerry-small-moa"] == ("up", "opt -> jerry-small -> ov -> fallback jerry-spare -> spare")
+    rows = states(model_status(load_repo(mesh), results(gw=True, ov=False, opt=True, spare=False)))
+    assert rows["jerry-small-moa"] == ("down", "ov is down (opt -> jerry-small -> ov)")
