@@ -31,6 +31,8 @@ from .netns import Host, Pair, unavailable
 from .twohost import TwoHosts, copy_checkout, drop_approval, homelab, make_two_hosts
 
 SERVICES = ("ov-server", "litellm-orch", "optillm-proxy")
+# Per test; the first one also starts the three services (module fixture).
+pytestmark = pytest.mark.timeout(1200)
 START_TIMEOUT_S = 180  # ~6-30 s normally; more only on a machine busy with other work
 # Synced environments survive between runs (they are hard links into uv's cache): a rerun only
 # reinstalls each service's own package.

@@ -45,7 +45,9 @@ def _not_runnable() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable()))
+# Per test: `up` of three real services may take minutes on a loaded machine.
+pytestmark = [pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable())),
+              pytest.mark.timeout(1200)]
 
 SPARE_SPEC = """\
 ---
