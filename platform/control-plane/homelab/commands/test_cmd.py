@@ -128,11 +128,13 @@ def command(root: Path, names: tuple[str, ...], list_only: bool, pytest_args: st
     unknown = set(names) - {s.name for s in all_suites}
     if unknown:
         raise click.BadParameter(f"unknown suite(s): {', '.join(sorted(unknown))}; "
-                                 f"known: {', '.join(s.name for s in all_suites)}", param_hint="NAMES")
+                                 f"known: {', '.join(s.name for s in all_suites)}",
+                                 param_hint="NAMES")
     chosen = [s for s in all_suites if not names or s.name in names]
     if list_only:
         for s in chosen:
-            click.echo(f"{s.name}\t{s.cwd.relative_to(root) if s.cwd != root else '.'}\t{' '.join(s.command)}")
+            where = s.cwd.relative_to(root) if s.cwd != root else "."
+            click.echo(f"{s.name}\t{where}\t{' '.join(s.command)}")
         return
     allowed, patterns = load_allowed(root), compile_patterns(allow_skip)
     is_root = os.geteuid() == 0

@@ -129,7 +129,7 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float,
 
     reader = threading.Thread(target=copy, daemon=True)
     reader.start()
-    timed_out = False
+    timed_out, progress = False, Progress()
     try:
         rc = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -147,7 +147,6 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float,
     leftovers = stop_leftovers(token)
     reader.join(timeout=10)  # the pipe closes once every holder of it is gone
     secs = time.monotonic() - start
-    final = Progress.read(progress_file) if progress_file else Progress()
-    if timed_out:
-        final = progress
-    return RunResult(rc, secs, timed_out, final, leftovers, "".join(tail))
+    if not timed_out and progress_file:  # the last word of a suite that ended by itself
+        progress = Progress.read(progress_file)
+    return RunResult(rc, secs, timed_out, progress, leftovers, "".join(tail))

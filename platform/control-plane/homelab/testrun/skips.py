@@ -1,6 +1,7 @@
-"""Which skips `homelab test` accepts: those on the allow-list (`platform/testing/allowed-skips.yaml`,
-each with why), and those a person accepts for one run with `--allow-skip REGEX`. Any other skip,
-or xfail, fails the run: a skipped test is an untested behaviour."""
+"""Which skips `homelab test` accepts: those on the allow-list
+(`platform/testing/allowed-skips.yaml`, each with why), and those a person accepts for one run
+with `--allow-skip REGEX`. Any other skip, or xfail, fails the run: a skipped test is an untested
+behaviour."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ What `up` and `down` may leave (expected state; anything else fails the test):
   - `.homelab/run/supervisord.conf` and `.homelab/run/up.lock`: the last rendered config and the
     lock file `up`/`down` take (no process holds it after `down`);
   - `layer-gateway/litellm-orch/config/env.local`: written once by `up`, never overwritten;
-  - `.venv/` folders and Python bytecode caches (`__pycache__/`): all gitignored.
+  - `.venv/` folders and Python bytecode caches (`__pycache__/`): all gitignored;
+  - uv's empty per-project lock files in TMPDIR (`uv-<hash>.lock`).
 Stray state: a supervisord socket or pid file, any change to a tracked file, any new file git
 would show, and anything left in the private HOME or TMPDIR the commands ran with.
 """
@@ -44,6 +45,8 @@ EXPECTED_STATE = (
     "!! */.venv/",
     "!! */__pycache__/",
 )
+# uv's per-project lock files (empty; uv leaves them in TMPDIR by design).
+EXPECTED_TMP = "tmp/uv-*.lock"
 UP_TIMEOUT_S = 1200  # LiteLLM alone has needed minutes to start on a loaded 2-core machine
 
 
@@ -130,5 +133,7 @@ def test_readme_up_curl_down(tmp_path: Path) -> None:
         stray = [line for line in left_in_clone(mesh)
                  if not any(fnmatch.fnmatch(line, pattern) for pattern in EXPECTED_STATE)]
         assert stray == [], "stray state in the clone after down"
-        left = sorted(str(p.relative_to(tmp_path)) for d in (mesh.home, mesh.tmp) for p in d.rglob("*"))
+        left = sorted(str(p.relative_to(tmp_path))
+                      for d in (mesh.home, mesh.tmp) for p in d.rglob("*"))
+        left = [p for p in left if not fnmatch.fnmatch(p, EXPECTED_TMP)]
         assert left == [], "files left in the private HOME / TMPDIR"

@@ -79,8 +79,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, body in SUITES.items():
         folder = root / "layer-interface" / name
         (folder / "tests").mkdir(parents=True)
-        (folder / "SERVICE_SPEC.md").write_text(SPEC.format(
-            name=name, python=sys.executable, timeout=HANG_WALL_CLOCK_S if name == "hangs" else 120))
+        timeout = HANG_WALL_CLOCK_S if name == "hangs" else 120
+        (folder / "SERVICE_SPEC.md").write_text(SPEC.format(name=name, python=sys.executable,
+                                                            timeout=timeout))
         if body:
             (folder / "tests" / f"test_{name}.py").write_text(body)
     return root
