@@ -11,6 +11,7 @@ inside a namespace, where there is no network but the veth.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -28,15 +29,20 @@ from homelab.load.repo import Repo, load_repo
 from homelab.render.systemd import command_args
 
 from .netns import Host, Pair, unavailable
-from .twohost import TwoHosts, copy_checkout, drop_approval, homelab, make_two_hosts
+from .twohost import REPO, TwoHosts, copy_checkout, drop_approval, homelab, make_two_hosts
 
 SERVICES = ("ov-server", "litellm-orch", "optillm-proxy")
+# Per test; the first one also starts the three services (module fixture).
+pytestmark = pytest.mark.timeout(1200)
 START_TIMEOUT_S = 180  # ~6-30 s normally; more only on a machine busy with other work
 # Synced environments survive between runs (they are hard links into uv's cache): a rerun only
-# reinstalls each service's own package.
+# reinstalls each service's own package. One set per checkout, used by one run at a time (the
+# fixture holds VENVS/.lock): another checkout's run on this machine syncing the same venvs to its
+# own sources made `uv run` rebuild, offline, inside the namespace, and fail.
 VENVS = Path(os.environ.get("HOMELAB_MULTIHOST_VENVS")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-             / "homelab-llm" / "multihost-venvs")
+             / "homelab-llm" / "multihost-venvs"
+             / hashlib.sha256(str(REPO).encode()).hexdigest()[:12])
 COMMON_ENV = {
     "CI": "true", "UV_PYTHON_DOWNLOADS": "never", "UV_OFFLINE": "1", "UV_FROZEN": "1",
     "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DO_NOT_TRACK": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -77,13 +83,10 @@ def _runnable(root: Path, repo: Repo) -> str | None:
 
 def _sync(folder: Path, venv: Path) -> None:
     """uv sync from the root namespace (the only place with a package index)."""
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once share the environment safely
-        out = subprocess.run(["uv", "sync", "--frozen", "--project", str(folder)],
-                             capture_output=True, text=True, timeout=600,
-                             env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv),
-                                  "UV_PYTHON_DOWNLOADS": "never"})
+    out = subprocess.run(["uv", "sync", "--frozen", "--project", str(folder)],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv),
+                              "UV_PYTHON_DOWNLOADS": "never"})
     assert out.returncode == 0, f"uv sync of {folder.name} failed:\n{out.stderr[-3000:]}"
 
 
@@ -142,6 +145,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     reason = unavailable()
     if reason:
         pytest.skip(reason)
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the module's mesh is torn down
+        yield from _started_mesh(tmp_path_factory)
+
+
+def _started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     tmp = tmp_path_factory.mktemp("netns")
     root = copy_checkout(tmp / "repo")
     if reason := _runnable(root, load_repo(root)):

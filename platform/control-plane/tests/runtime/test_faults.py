@@ -45,7 +45,9 @@ def _not_runnable() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable()))
+# Per test: `up` of three real services may take minutes on a loaded machine.
+pytestmark = [pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable())),
+              pytest.mark.timeout(1200)]
 
 SPARE_SPEC = """\
 ---
@@ -174,7 +176,7 @@ def test_up_real_mesh(real_mesh: RealMesh) -> None:
 
 def test_backend_killed_mid_stream(real_mesh: RealMesh) -> None:
     if not real_mesh.key:
-        pytest.skip("the real mesh did not come up")
+        pytest.fail("the real mesh did not come up (see test_up_real_mesh)")
     pid = real_mesh.status()["ov-server"]["pid"]
     body = {"model": "jerry-tiny", "stream": True, "max_tokens": 7000,
             "messages": [{"role": "user", "content": "tell me a long story"}]}
@@ -216,7 +218,7 @@ def test_backend_killed_mid_stream(real_mesh: RealMesh) -> None:
 
 def test_gateway_killed_is_restarted_and_clients_recover(real_mesh: RealMesh) -> None:
     if not real_mesh.key:
-        pytest.skip("the real mesh did not come up")
+        pytest.fail("the real mesh did not come up (see test_up_real_mesh)")
     old = real_mesh.kill_group("litellm-orch")
     killed_at = time.monotonic()
 

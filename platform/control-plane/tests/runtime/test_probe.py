@@ -15,6 +15,11 @@ from homelab.runtime.probe import Target, failed_required, probe_all
 from .conftest import free_port
 
 
+# docs/foundation/running.md: health --json -> [{service, url, ok, status, latency_ms, error,
+# required, host}]
+JSON_FIELDS = ("service", "url", "ok", "status", "latency_ms", "error", "required", "host")
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/slow":
@@ -67,7 +72,13 @@ def test_outcomes(server: str) -> None:
     assert not by["refused"].ok and by["refused"].error == "connection refused"
     assert by["auth"].ok and by["noauth"].status == 401
     assert {r.service for r in failed_required(results)} == {"status", "body", "slow", "noauth"}
-    assert json.dumps([r.as_json() for r in results])
+    # What `homelab health --json` prints: the documented row shape, values as probed.
+    rows = json.loads(json.dumps([r.as_json() for r in results]))
+    assert [sorted(row) for row in rows] == [sorted(JSON_FIELDS)] * len(results)
+    assert rows[1] == {"service": "status", "url": f"{server}/down", "ok": False, "status": 503,
+                       "latency_ms": by["status"].latency_ms, "error": "expected HTTP 200, got 503",
+                       "required": True, "host": ""}
+    assert rows[4]["status"] is None and rows[4]["required"] is False
 
 
 def test_empty_sweep() -> None:

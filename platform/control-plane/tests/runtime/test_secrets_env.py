@@ -12,6 +12,7 @@ from homelab.load.repo import load_repo
 from homelab.runtime import envfiles, secrets
 from homelab.runtime.environment import compose
 from homelab.runtime.paths import RuntimePaths
+from homelab.runtime.sandbox import copy_mesh
 
 from .conftest import write_mesh
 
@@ -103,8 +104,15 @@ def test_envfile_parse() -> None:
 
 
 def test_ov_server_model_dir_points_into_state(tmp_path: Path) -> None:
-    repo = load_repo(REAL_REPO)
-    paths = RuntimePaths(REAL_REPO)
-    env = compose(repo, paths, "ov-server", {})
-    if "OV_SERVER_MODEL_DIR" not in envfiles.read(Path("/etc/homelab-llm/ov-server.env")):
-        assert env["OV_SERVER_MODEL_DIR"] == str(REAL_REPO / ".homelab/models")
+    # A copy of the real contracts whose machine-wide env files live inside the copy, so the
+    # result cannot depend on this host's /etc/homelab-llm/ov-server.env.
+    root = tmp_path / "repo"
+    copy_mesh(REAL_REPO, root)
+    repo = load_repo(root)
+    paths = RuntimePaths(root)
+    assert compose(repo, paths, "ov-server", {})["OV_SERVER_MODEL_DIR"] == str(root / ".homelab/models")
+    # The machine's env file still wins over the up_value (what a person put there is kept).
+    etc = root / ".homelab-etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "ov-server.env").write_text("OV_SERVER_MODEL_DIR=/srv/models\n")
+    assert compose(repo, paths, "ov-server", {})["OV_SERVER_MODEL_DIR"] == "/srv/models"
