@@ -73,9 +73,12 @@ def builtin_spec() -> ModelSpec:
     One inference thread, not pinned: the model is so small that thread
     hand-offs cost more than they save, and the other core stays free for the
     HTTP side (pinned threads made the event loop wait for a core).
+    f32, not the CPU's default: one thread at bf16 divides by zero in OpenVINO's CPU plugin on AMX
+    CPUs (SIGFPE), and f32 gives the same greedy answers on every CPU.
     """
     return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3,
-                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False})
+                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False,
+                                 "INFERENCE_PRECISION_HINT": "f32"})
 
 
 def default_registry() -> dict[str, ModelSpec]:
