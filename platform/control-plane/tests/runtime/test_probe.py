@@ -25,7 +25,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         code = 503 if self.path == "/down" else 200
         body = json.dumps({"status": "ok" if code == 200 else "bad"}).encode()
+        if self.path == "/models":
+            body = json.dumps({"status": "degraded", "models": {
+                "a": {"state": "ok"}, "b": {"state": "restarting", "error": "engine for b died: SIGKILL (signal 9)"},
+                "c": {"state": "failed"}, "d": "not a model entry"}}).encode()
         self.send_response(code)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -68,6 +73,13 @@ def test_outcomes(server: str) -> None:
     assert by["auth"].ok and by["noauth"].status == 401
     assert {r.service for r in failed_required(results)} == {"status", "body", "slow", "noauth"}
     assert json.dumps([r.as_json() for r in results])
+
+
+def test_models_a_healthy_service_reports_down(server: str) -> None:
+    (r,) = probe_all([Target("backend", f"{server}/models")])
+    assert r.ok and r.models_down == {"b": "engine for b died: SIGKILL (signal 9)", "c": "failed"}
+    (plain,) = probe_all([Target("plain", f"{server}/health")])
+    assert plain.models_down == {}
 
 
 def test_empty_sweep() -> None:
