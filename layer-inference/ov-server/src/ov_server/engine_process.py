@@ -109,7 +109,7 @@ class ProcessEngine:
         self.exit_cause: str | None = None
         self.started_at = time.monotonic()
         self.path = resolve_model_path(spec, model_dir)
-        grammar_model = build_tiny_model(model_dir) if spec.builtin is None else self.path
+        grammar_model = _grammar_model(model_dir) if spec.builtin is None else self.path
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -121,7 +121,8 @@ class ProcessEngine:
         chan = BlockingChannel(parent_sock)
         try:
             chan.send({"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
-                       "grammar_model": str(grammar_model), "log_level": log_level})
+                       "grammar_model": str(grammar_model), "tokenizer_cache": str(model_dir / "tokenizers"),
+                       "log_level": log_level})
             msg = chan.recv(timeout=LOAD_TIMEOUT_S)
         except (EOFError, OSError):
             parent_sock.close()
@@ -138,9 +139,9 @@ class ProcessEngine:
         self.info: dict[str, Any] = msg[1]
         self.context_length: int = self.info["context_length"]
         try:
-            # Read the tokenizer only now: the child has parsed the same file without crashing, so a
-            # corrupt file cannot take this process down.
-            self._tok = ov_genai.Tokenizer(str(self.path))
+            # The child wrote the tokenizer's IR (fast to read; see engine_worker.load_tokenizer),
+            # and read it without crashing: a corrupt file cannot take this process down.
+            self._tok = ov_genai.Tokenizer(self.info["tokenizer_path"])
             asyncio.run_coroutine_threadsafe(self._attach(parent_sock, chan.reader), loop).result(30)
         except BaseException:
             parent_sock.close()
@@ -287,6 +288,16 @@ class ProcessEngine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+_grammar_models: dict[Path, Path] = {}
+
+
+def _grammar_model(model_dir: Path) -> Path:
+    """The built-in model, written once per process, for the engine's grammar check."""
+    if model_dir not in _grammar_models:
+        _grammar_models[model_dir] = build_tiny_model(model_dir)
+    return _grammar_models[model_dir]
 
 
 def _retrieve(fut: asyncio.Future) -> None:

@@ -30,7 +30,10 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 
 class SchedulerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cache_size: int = Field(1, ge=0, description="KV cache size in GB (0 = use num_kv_blocks)")
+    # 0 with num_kv_blocks 0 (OpenVINO's own default): the KV cache grows with demand. A fixed pool
+    # is handed out block after block through all of it, so RSS grew ~32 KB per request until the
+    # whole pool was touched (1 GB here before; issue 10).
+    cache_size: int = Field(0, ge=0, description="KV cache size in GB (0 = num_kv_blocks, or grown on demand)")
     num_kv_blocks: int = Field(0, ge=0)
     max_num_seqs: int = Field(32, ge=1, le=1024)
     max_num_batched_tokens: int = Field(256, ge=16)
