@@ -36,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,6 +77,8 @@ def produce(kind: str, fd: int, mode: str, seqs: int, shm_name: str, bell: int) 
                     return got[0]
     else:
         shm = shared_memory.SharedMemory(shm_name)
+        # Python 3.11 registers an attached segment for removal at exit: the HTTP side owns it.
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         buf = shm.buf
         head = 0
         ack = os.fdopen(fd, "rb", buffering=0)
@@ -210,6 +212,8 @@ async def consume(kind: str, mode: str, seqs: int) -> dict[str, float]:
                     if HDR.unpack_from(buf, 0)[0] == tail:  # ... unless something came meanwhile
                         # x86 may reorder our flag store after the head load: a timer covers a
                         # wake-up lost that way (at most 2 ms late).
+                        if timers:
+                            timers.pop().cancel()
                         timers.append(loop.call_later(0.002, drain))
                         return
                     continue
