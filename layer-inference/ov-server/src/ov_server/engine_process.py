@@ -107,6 +107,7 @@ class ProcessEngine:
         self._on_exit: ExitCallback | None = None
         self.unavailable: str | None = None  # set once the engine cannot take requests, with why
         self.exit_cause: str | None = None
+        self._expected_exit = False
         self.started_at = time.monotonic()
         self.path = resolve_model_path(spec, model_dir)
         grammar_model = _grammar_model(model_dir) if spec.builtin is None else self.path
@@ -164,8 +165,11 @@ class ProcessEngine:
         self._transport = transport  # type: ignore[assignment]
 
     def on_exit(self, callback: ExitCallback) -> None:
-        """`callback(engine, why)` on the event loop when the engine ends unexpectedly."""
+        """`callback(engine, why)` on the event loop when the engine ends unexpectedly (at once if
+        that already happened; the callback must tolerate a second call)."""
         self._on_exit = callback
+        if self.exit_cause is not None and not self._expected_exit:
+            self._loop.call_soon_threadsafe(callback, self, self.exit_cause)
 
     @property
     def pid(self) -> int:
@@ -253,6 +257,7 @@ class ProcessEngine:
 
     def _exited(self, rc: int) -> None:
         expected = self._closing and rc == 0
+        self._expected_exit = expected
         if self._fatal is not None:
             why = f"engine for {self.model_id} failed: {self._fatal}"
         elif expected:

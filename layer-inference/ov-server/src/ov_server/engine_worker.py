@@ -310,6 +310,13 @@ def _int64_row(ids: list[int]) -> Any:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the HTTP process went away while we were loading or sending: nobody to serve
+
+
+def _main(argv: list[str]) -> int:
     # A native crash prints this process's Python stack to the log, then dies of its signal as usual.
     faulthandler.enable()
     # Ctrl-C in a terminal reaches the whole process group: shutting down is the HTTP process's job.
