@@ -121,22 +121,12 @@ class ProcessEngine:
             child_sock.close()
         chan = BlockingChannel(parent_sock)
         try:
-            chan.send({"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
-                       "grammar_model": str(grammar_model), "tokenizer_cache": str(model_dir / "tokenizers"),
-                       "log_level": log_level})
-            msg = chan.recv(timeout=LOAD_TIMEOUT_S)
-        except (EOFError, OSError):
+            msg = self._load(chan, {"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
+                                    "grammar_model": str(grammar_model),
+                                    "tokenizer_cache": str(model_dir / "tokenizers"), "log_level": log_level})
+        except BaseException:
             parent_sock.close()
-            raise EngineDied(describe_exit(self._reap(10.0))) from None
-        except TimeoutError:
-            parent_sock.close()
-            self.proc.kill()
-            self.proc.wait()
-            raise RuntimeError(f"loading took longer than {LOAD_TIMEOUT_S:.0f} s") from None
-        if msg[0] != "ready":
-            parent_sock.close()
-            self._reap(10.0)
-            raise RuntimeError(msg[1])
+            raise
         self.info: dict[str, Any] = msg[1]
         self.context_length: int = self.info["context_length"]
         try:
@@ -150,6 +140,22 @@ class ProcessEngine:
             self.proc.wait()
             raise
         threading.Thread(target=self._wait_exit, name=f"engine-exit-{model_id}", daemon=True).start()
+
+    def _load(self, chan: BlockingChannel, cfg: dict[str, Any]) -> tuple:
+        """Send the load order; the engine's `ready` message, or raise why it did not load."""
+        try:
+            chan.send(cfg)
+            msg = chan.recv(timeout=LOAD_TIMEOUT_S)
+        except (EOFError, OSError):
+            raise EngineDied(describe_exit(self._reap(10.0))) from None
+        except TimeoutError:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"loading took longer than {LOAD_TIMEOUT_S:.0f} s") from None
+        if msg[0] != "ready":
+            self._reap(10.0)
+            raise RuntimeError(msg[1])
+        return msg
 
     def _reap(self, timeout: float) -> int:
         try:
