@@ -47,6 +47,15 @@ def model(s, name: str) -> dict:
     return s.health().json()["models"].get(name, {})
 
 
+@pytest.fixture
+def serving(two_models):
+    """Both models serving before a test starts (an earlier test may have left one restarting)."""
+    s, reg = two_models
+    assert wait_until(lambda: model(s, "jerry-tiny").get("state") == model(s, "jerry-copy").get("state") == "ok",
+                      timeout=120)
+    return s, reg
+
+
 def chat(s, name: str, **kw) -> httpx.Response:
     return httpx.post(s.base + "/v1/chat/completions", json={"model": name, "messages": HELLO, **kw}, timeout=60)
 
@@ -65,8 +74,8 @@ def wait_restarted(s, name: str, old_pid: int) -> float:
     return time.monotonic() - t0
 
 
-def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(two_models):
-    s, _ = two_models
+def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(serving):
+    s, _ = serving
     pid = model(s, "jerry-copy")["pid"]
     restarts = model(s, "jerry-copy")["restarts"]
     events: list[dict | str] = []
@@ -93,8 +102,8 @@ def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(two_models):
     print(f"jerry-copy answered again {seconds:.1f} s after its engine was killed")
 
 
-def test_engine_dying_under_a_non_streamed_request_is_a_503_naming_the_signal(two_models):
-    s, _ = two_models
+def test_engine_dying_under_a_non_streamed_request_is_a_503_naming_the_signal(serving):
+    s, _ = serving
     pid = model(s, "jerry-copy")["pid"]
     result: list[httpx.Response] = []
     t = threading.Thread(target=lambda: result.append(chat(s, "jerry-copy", **LONG, n=2)))
@@ -110,8 +119,8 @@ def test_engine_dying_under_a_non_streamed_request_is_a_503_naming_the_signal(tw
     wait_restarted(s, "jerry-copy", pid)
 
 
-def test_request_right_after_a_death_is_a_503_before_the_first_byte(two_models):
-    s, _ = two_models
+def test_request_right_after_a_death_is_a_503_before_the_first_byte(serving):
+    s, _ = serving
     pid = model(s, "jerry-copy")["pid"]
     os.kill(pid, signal.SIGKILL)
     # Sent at once: the engine is dead, and a new one needs at least the 0.5 s backoff plus a load.
@@ -136,8 +145,8 @@ def corrupt_gguf(path, source) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_model_that_crashes_its_engine_at_load_is_marked_failed(two_models, tmp_path):
-    s, reg = two_models
+def test_a_model_that_crashes_its_engine_at_load_is_marked_failed(serving, tmp_path):
+    s, reg = serving
     corrupt_gguf(tmp_path / "corrupt.gguf", reg.parent / "copy.gguf")
     reg.write_text(REGISTRY + f"  jerry-corrupt:\n    path: {tmp_path / 'corrupt.gguf'}\n")
     try:

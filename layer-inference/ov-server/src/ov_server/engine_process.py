@@ -250,9 +250,9 @@ class ProcessEngine:
             self.unavailable = f"engine for {self.model_id} failed: {msg[1]}"
 
     def _channel_closed(self) -> None:
-        # The child is exiting; its exit status arrives through _wait_exit. Take no new requests.
-        if self.unavailable is None:
-            self.unavailable = f"engine for {self.model_id} is gone"
+        # The child is exiting. Requests submitted from now on wait (their adds go nowhere) until
+        # _exited fails them with the cause from the exit status, which follows at once.
+        pass
 
     def _wait_exit(self) -> None:
         rc = self.proc.wait()

@@ -269,6 +269,12 @@ class Worker:
         return None
 
     def serve(self, chan: BlockingChannel) -> int:
+        try:
+            return self._serve(chan)
+        except (BrokenPipeError, ConnectionResetError):
+            return 0  # the HTTP process is gone (seen on a send): nobody to serve
+
+    def _serve(self, chan: BlockingChannel) -> int:
         while True:
             try:
                 # Idle: block until a command (or the parent's exit: EOF). Busy: take what is there.
