@@ -30,7 +30,6 @@ import marshal
 import os
 import pickle
 import socket
-import statistics
 import struct
 import subprocess
 import sys

@@ -66,8 +66,8 @@ async def run(base: str, start: int, count: int) -> None:
         async def one(i: int) -> None:
             async with sem:
                 if i % 50 == 7:  # a client that goes away mid-stream
-                    async with client.stream("POST", "/v1/chat/completions",
-                                             json={**body(i), "stream": True, "max_tokens": 500, "ignore_eos": True}) as r:
+                    gone = {**body(i), "stream": True, "max_tokens": 500, "ignore_eos": True}
+                    async with client.stream("POST", "/v1/chat/completions", json=gone) as r:
                         assert r.status_code == 200
                         async for _ in r.aiter_lines():
                             break

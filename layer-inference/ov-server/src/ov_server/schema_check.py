@@ -61,8 +61,10 @@ def _check_schema(schema: dict, param: str) -> None:
 def check_request_schemas(req: ChatCompletionRequest) -> None:
     """400 naming the parameter for any schema in the request that is not valid JSON Schema."""
     rf = req.response_format
-    if rf is not None and rf.type == "json_schema" and rf.json_schema is not None and rf.json_schema.schema_ is not None:
-        _check_schema(rf.json_schema.schema_, "response_format.json_schema.schema")
+    fmt = rf.json_schema if rf is not None and rf.type == "json_schema" else None
+    schema = fmt.schema_ if fmt is not None else None
+    if schema is not None:
+        _check_schema(schema, "response_format.json_schema.schema")
     for i, tool in enumerate(req.tools or []):
         if tool.function.parameters is not None:
             _check_schema(tool.function.parameters, f"tools[{i}].function.parameters")
