@@ -34,13 +34,20 @@ class Server:
 
 
 def start_server(tmp: Path, env_lines: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 wait_ok: bool = True) -> Server:
+                 wait_ok: bool = True, environ: dict[str, str | None] | None = None) -> Server:
+    """`env_lines` go to the server's env file; `environ` to its real environment (e.g. ONEDNN_*;
+    None removes a variable)."""
     tmp.mkdir(parents=True, exist_ok=True)
     env_file = tmp / "ov-server.env"
     lines = {"OV_SERVER_MODEL_DIR": str(tmp / "models"), "OV_SERVER_RELOAD_INTERVAL": "0.2", **(env_lines or {})}
     env_file.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OV_SERVER_")}
     env["CI"] = "true"
+    for key, value in (environ or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     port = free_port()
     log = tmp / f"server-{port}.log"
     proc = subprocess.Popen(

@@ -1,7 +1,8 @@
 """Bad input -> 4xx in OpenAI's error shape naming the parameter; the server
 never crashes and keeps serving."""
 
-import httpx
+import json
+
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,7 +174,96 @@ def test_server_still_healthy_after_abuse(http):
 
 
 def test_openapi_schema_documents_body(http):
-    schema = http.get("/openapi.json").json()
-    body = schema["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert "messages" in body["properties"]
-    assert httpx.get  # schema is fetchable without auth
+    r = http.get("/openapi.json")
+    assert r.status_code == 200
+    body = r.json()["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "messages" in body["properties"] and set(body["required"]) == {"model", "messages"}
+
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+def tool_with(parameters: dict, name: str = "f") -> dict:
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
+def json_schema_format(schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+def engine_pid(http) -> int:
+    return http.get("/health").json()["models"][MODEL]["pid"]
+
+
+@pytest.mark.parametrize("extra, param", [
+    ({"response_format": json_schema_format({"type": "wat"})}, "response_format.json_schema.schema"),
+    ({"response_format": json_schema_format({"type": "object", "properties": {"a": {"minLength": -1}}})},
+     "response_format.json_schema.schema"),
+    ({"tools": [TOOL, tool_with({"type": "wat"}, "g")], "tool_choice": "required"}, "tools[1].function.parameters"),
+    ({"tools": [tool_with({"type": "wat"})], "tool_choice": {"type": "function", "function": {"name": "f"}}},
+     "tools[0].function.parameters"),
+    ({"tools": [tool_with({"required": "x"})]}, "tools[0].function.parameters"),
+])
+def test_invalid_json_schema_is_a_400_naming_it(http, extra, param):
+    pid = engine_pid(http)
+    for stream in (False, True):
+        err = assert_error(post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 5, "stream": stream, **extra}),
+                           400, param)
+        assert err["code"] == "invalid_schema"
+    assert post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 2}).status_code == 200
+    assert engine_pid(http) == pid  # refused before the engine: nothing had to restart
+
+
+# Valid JSON Schema that OpenVINO's grammar compiler refuses: caught by compiling it in the engine
+# process before the request reaches the serving pipeline (it used to poison it for everyone).
+UNCOMPILABLE = [
+    {"type": "integer", "minimum": 5, "maximum": 1},
+    {"$ref": "#/$defs/nope"},
+    {"type": "string", "pattern": "(?=a)b"},
+    {"type": "string", "minLength": 5, "maxLength": 2},
+    {"enum": []},
+]
+
+
+@pytest.mark.parametrize("schema", UNCOMPILABLE, ids=lambda s: json.dumps(s))
+def test_schema_that_cannot_compile_is_a_400_and_nobody_else_notices(http, schema):
+    pid = engine_pid(http)
+    cases = [({"response_format": json_schema_format(schema)}, "response_format"),
+             ({"tools": [tool_with(schema)], "tool_choice": "required"}, "tools"),
+             ({"tools": [tool_with(schema)], "tool_choice": {"type": "function", "function": {"name": "f"}}}, "tools")]
+    for extra, param in cases:
+        for stream in (False, True):
+            r = post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 5, "stream": stream, **extra})
+            err = assert_error(r, 400, param)
+            assert "cannot be compiled" in err["message"]
+            assert "/" not in err["message"] and ".cc" not in err["message"]  # no paths of any build
+    r = post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 3, "ignore_eos": True})
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3
+    r = post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 100, "temperature": 0,
+                    "response_format": {"type": "json_object"}})
+    assert r.status_code == 200 and isinstance(json.loads(r.json()["choices"][0]["message"]["content"]), dict)
+    assert http.get("/health").status_code == 200
+    assert engine_pid(http) == pid  # the engine never broke
+
+
+@pytest.mark.parametrize("depth", [65, 2000, 100_000])
+def test_deeply_nested_json_is_a_400(http, depth):
+    nested = "[" * depth + "]" * depth
+    raw = '{"model": "jerry-tiny", "messages": [{"role": "user", "content": "x"}], "metadata": ' + nested + "}"
+    r = post(http, raw.encode())
+    assert r.status_code == 400, r.text
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert "nested" in r.json()["error"]["message"]
+    deep_schema: dict = {"type": "object"}
+    for _ in range(depth if depth < 1000 else 300):
+        deep_schema = {"type": "object", "properties": {"a": deep_schema}}
+    err = assert_error(post(http, {"model": MODEL, "messages": HELLO, "tools": [tool_with(deep_schema)]}), 400, "tools")
+    assert "nested" in err["message"]
+
+
+def test_nesting_up_to_the_limit_is_fine(http):
+    schema: dict = {"type": "string"}
+    for _ in range(20):
+        schema = {"type": "object", "properties": {"a": schema}}
+    r = post(http, {"model": MODEL, "messages": HELLO, "max_tokens": 2, "tools": [tool_with(schema)]})
+    assert r.status_code == 200, r.text

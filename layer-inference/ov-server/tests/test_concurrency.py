@@ -1,5 +1,7 @@
 """Concurrent requests share the engine; a disconnect stops generation."""
 
+import json
+import socket
 import threading
 import time
 
@@ -41,14 +43,19 @@ def test_concurrent_streams_interleave(server):
 def test_requests_run_in_the_engine_at_the_same_time(server):
     """With a global lock at most one request would ever be active."""
     release = threading.Event()
-    started = threading.Barrier(5)
+    started = threading.Barrier(5, timeout=60)  # a request that fails breaks it: no endless wait
+    failures: list[BaseException] = []
 
     def run() -> None:
         body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "stream": True, "ignore_eos": True}
-        with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
-            assert r.status_code == 200
-            started.wait()
-            release.wait(60)  # then disconnect: the server cancels the rest
+        try:
+            with httpx.stream("POST", server.base + "/v1/chat/completions", json=body, timeout=120) as r:
+                assert r.status_code == 200
+                started.wait()
+                release.wait(60)  # then disconnect: the server cancels the rest
+        except BaseException as exc:
+            failures.append(exc)
+            started.abort()
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:
@@ -67,6 +74,7 @@ def test_requests_run_in_the_engine_at_the_same_time(server):
         release.set()
         for t in threads:
             t.join(60)
+    assert not failures
     assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
 
 
@@ -113,15 +121,23 @@ def test_stream_disconnect_cancels_generation(server):
 
 
 def test_non_streamed_disconnect_cancels_generation(server):
-    wait_until(lambda: _model_stats(server)["active_requests"] == 0)
-    before = _model_stats(server)["generated_tokens"]
-    body = {"model": MODEL, "messages": HELLO, "max_tokens": 8000, "n": 4, "ignore_eos": True}
-    try:
-        httpx.post(server.base + "/v1/chat/completions", json=body, timeout=0.5)
-    except httpx.TimeoutException:
-        pass
+    """The client goes away only once its request is generating (seen on /health), so the test
+    cannot pass by giving up before the request reached the engine."""
     assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
-    assert _model_stats(server)["generated_tokens"] - before < 4 * 8000
+    before = _model_stats(server)["generated_tokens"]
+    payload = json.dumps({"model": MODEL, "messages": HELLO, "max_tokens": 8000, "n": 4, "ignore_eos": True}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+        generating = wait_until(lambda: (st := _model_stats(server))["active_requests"] == 4
+                                and st["generated_tokens"] > before, interval=0.01)
+    assert generating, "the request never reached the engine"
+    # the connection is closed now, mid-generation
+    assert wait_until(lambda: _model_stats(server)["active_requests"] == 0)
+    stopped_at = _model_stats(server)["generated_tokens"]
+    time.sleep(0.5)
+    assert _model_stats(server)["generated_tokens"] == stopped_at  # nothing is generating any more
+    assert stopped_at - before < 4 * 8000  # and it never ran to max_tokens
 
 
 def test_server_keeps_serving_after_disconnects(client):

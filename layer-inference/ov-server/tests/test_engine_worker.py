@@ -1,22 +1,41 @@
-"""The engine's worker thread survives cancelled handles: one that refuses reads, one that
-OpenVINO reports as out of memory.
+"""The engine process's loop (`engine_worker.Worker.serve`), driven over a real socketpair.
 
-A client that disconnects cancels its generation handle from the request side; if that lands
-between the worker's `can_read()` and `read()`, OpenVINO raises ("GenerationHandle cannot be used
-after it is stopped / cancelled"). Seen once in a full run: the worker died and every later
-request hung. Here a scripted handle raises on demand, deterministically, inside the real loop.
+- It survives a cancelled handle that refuses reads: a client that disconnects cancels its handle;
+  if that lands between `can_read()` and `read()`, OpenVINO raises ("GenerationHandle cannot be
+  used after it is stopped / cancelled"). Seen once in a full run when the loop was a thread: the
+  worker died and every later request hung.
+- A cancel between two steps is a cancel, not the "KV cache too small" error (real pipeline).
+- A step that raises poisons OpenVINO's pipeline for every later request (reproduced here on the
+  real pipeline): the loop reports `fatal` and exits, so the HTTP side rebuilds the engine.
+- A schema OpenVINO cannot compile is refused before it reaches the pipeline (grammar check).
 """
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 
 import openvino_genai as ov_genai
+import pytest
 
-from ov_server.engine import Finish, OVEngine, Sequence, Tokens
+from ov_server.channel import BlockingChannel
+from ov_server.engine import SamplingParams
+from ov_server.engine_worker import EXIT_PIPELINE_BROKEN, Worker, generation_config
+from ov_server.grammar_check import GrammarCheck
+from ov_server.tiny_model import build_tiny_model
 
 DONE = ov_genai.GenerationStatus.FINISHED
 RUNNING = ov_genai.GenerationStatus.RUNNING
+F32 = {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"}
+# Valid JSON Schema (the meta-schema accepts each) that OpenVINO's grammar compiler refuses.
+UNCOMPILABLE = [
+    {"$ref": "#/$defs/nope"},
+    {"type": "integer", "minimum": 5, "maximum": 1},
+    {"type": "string", "pattern": "(?=a)b"},
+    {"type": "array", "minItems": 3, "maxItems": 1},
+    {"enum": []},
+]
 
 
 class Out:
@@ -50,92 +69,160 @@ class ScriptedHandle:
         self.cancelled = True
 
 
-class StepPipe:
+class ScriptedPipe:
+    """add_request -> a ScriptedHandle of max_new_tokens tokens; rid 1 refuses reads once cancelled."""
+
+    def add_request(self, rid, tensor, config):  # type: ignore[no-untyped-def]
+        return ScriptedHandle(config.max_new_tokens, refuse_after_cancel=rid == 1)
+
     def step(self) -> None:
         pass
 
 
-def _engine() -> OVEngine:
-    eng = OVEngine.__new__(OVEngine)  # the worker loop alone: no model needed
-    eng.model_id, eng._ov_genai, eng._reasons = "scripted", ov_genai, ov_genai.GenerationFinishReason
-    eng._pipe, eng._seqs, eng._cv, eng._closing, eng.generated_tokens = StepPipe(), [], threading.Condition(), False, 0
-    return eng
+class Parent:
+    """The HTTP side of the channel, blocking, for tests."""
+
+    def __init__(self, worker: Worker) -> None:
+        a, b = socket.socketpair()
+        self.chan = BlockingChannel(a)
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(worker.serve(BlockingChannel(b))),
+                                       daemon=True)
+        self.thread.start()
+
+    def until(self, predicate, limit: int = 100_000) -> list:  # type: ignore[no-untyped-def]
+        seen = []
+        for _ in range(limit):
+            msg = self.chan.recv(timeout=30)
+            seen.append(msg)
+            if predicate(msg):
+                return seen
+        raise AssertionError(f"not seen in {limit} messages")
+
+    def close(self) -> int:
+        self.chan.sock.close()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        return self.result[0]
 
 
-def _collect(seq: Sequence, done: threading.Event) -> list:
-    events: list = []
-
-    def notify() -> None:
-        ids, fin = seq.take()
-        if ids:
-            events.append(Tokens(ids))
-        if fin:
-            events.append(fin)
-            done.set()
-
-    seq._notify = notify
-    return events
+def finishes(msgs: list) -> dict[int, str]:
+    return {rid: reason for m in msgs if m[0] == "step" for rid, _, reason, _ in m[1] if reason}
 
 
-def test_worker_survives_a_handle_that_refuses_reads() -> None:
-    eng = _engine()
-    doomed_done, ok_done = threading.Event(), threading.Event()
-    doomed, ok = Sequence(lambda: None), Sequence(lambda: None)
-    doomed_events, ok_events = _collect(doomed, doomed_done), _collect(ok, ok_done)
-    doomed.handle = ScriptedHandle(10_000, refuse_after_cancel=True)
-    ok.handle = ScriptedHandle(10_000)
-    eng._seqs = [doomed, ok]
-    worker = threading.Thread(target=eng._run, daemon=True)
-    worker.start()
-    try:
-        doomed.cancel()  # the client went away: the next read raises
-        assert doomed_done.wait(10), "the cancelled sequence never finished"
-        assert isinstance(doomed_events[-1], Finish) and doomed_events[-1].reason == "cancelled"
-        assert worker.is_alive()
-        late = Sequence(lambda: None)  # a request arriving afterwards is still served
-        late_done = threading.Event()
-        late_events = _collect(late, late_done)
-        late.handle = ScriptedHandle(5)
-        with eng._cv:
-            eng._seqs.append(late)
-            eng._cv.notify()
-        assert late_done.wait(10), "the worker stopped serving after the refused read"
-        assert [e.reason for e in late_events if isinstance(e, Finish)] == ["length"]
-        assert sum(len(e.ids) for e in late_events if isinstance(e, Tokens)) == 5
-    finally:
-        ok.handle.left = 1  # its next read is its last: let it finish, then stop the worker
-        eng.close()
-        worker.join(10)
-    assert not worker.is_alive()
-    assert ok_done.is_set() and [e.reason for e in ok_events if isinstance(e, Finish)] == ["length"]
+def test_loop_survives_a_handle_that_refuses_reads() -> None:
+    parent = Parent(Worker(ScriptedPipe(), None, "scripted"))
+    parent.chan.send(("add", 1, [1, 2], SamplingParams(max_new_tokens=10_000)))
+    parent.chan.send(("add", 2, [1, 2], SamplingParams(max_new_tokens=10_000)))
+    parent.until(lambda m: m[0] == "admitted" and 2 in m[1] or m[0] == "step")
+    parent.chan.send(("cancel", 1))  # the client went away: the next read of 1 raises
+    seen = parent.until(lambda m: 1 in finishes([m]))
+    assert finishes(seen)[1] == "cancelled"
+    parent.chan.send(("add", 3, [1], SamplingParams(max_new_tokens=5)))  # still served afterwards
+    seen = parent.until(lambda m: 3 in finishes([m]))
+    assert finishes(seen)[3] == "length"
+    assert sum(len(ids) for m in seen if m[0] == "step" for rid, ids, _, _ in m[1] if rid == 3) == 5
+    assert 2 not in finishes(seen)  # the other request kept running throughout
+    assert parent.close() == 0  # the HTTP process gone (EOF): the loop ends cleanly
 
 
-def test_cancel_between_steps_is_a_cancel_not_an_out_of_memory_error(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):  # type: ignore[no-untyped-def]
+    return build_tiny_model(tmp_path_factory.mktemp("m"))
+
+
+def real_pipe(path):  # type: ignore[no-untyped-def]
+    return ov_genai.ContinuousBatchingPipeline(str(path), ov_genai.SchedulerConfig(), "CPU", F32)
+
+
+def test_cancel_between_steps_is_a_cancel_not_an_out_of_memory_error(tiny) -> None:
     """A stop string matched on text cancels the handle from the request side. When that lands
     between two steps and the request is alone, OpenVINO's next step has nothing to schedule and
     marks the request IGNORED (its out-of-memory status). Seen in CI as a 500 "KV cache too small"
     on a 23-token prompt; the real pipeline reproduces it deterministically here."""
-    import numpy as np
-    import openvino as ov
-
-    from ov_server.engine import SamplingParams
-    from ov_server.tiny_model import build_tiny_model
-
-    eng = _engine()
-    eng._pipe = ov_genai.ContinuousBatchingPipeline(str(build_tiny_model(tmp_path)), ov_genai.SchedulerConfig(), "CPU", {})
-    seq = Sequence(lambda: None)
-    config = eng._config(SamplingParams(max_new_tokens=50, ignore_eos=True))
-    seq.handle = eng._pipe.add_request(1, ov.Tensor(np.asarray([[1, 2, 3, 4]], dtype=np.int64)), config)
-    eng._pipe.step()
-    eng._pipe.step()
-    assert eng._advance(seq) is None  # running, tokens handed over
-    seq.cancel()
-    eng._pipe.step()
-    assert seq.handle.get_status() == ov_genai.GenerationStatus.IGNORED  # the trap itself
-    fin = None
-    for _ in range(3):  # as the worker does: read what is there, step, read again
-        fin = eng._advance(seq)
-        if fin is not None:
+    w = Worker(real_pipe(tiny), None, "tiny")
+    assert w.add(1, [1, 2, 3, 4], SamplingParams(max_new_tokens=50, ignore_eos=True)) is None
+    w.pipe.step()
+    w.pipe.step()
+    assert w.collect()[0][2] is None  # running, tokens handed over
+    handle = w.running[1]
+    w.cancel(1)
+    w.pipe.step()
+    assert handle.get_status() == ov_genai.GenerationStatus.IGNORED  # the trap itself
+    for _ in range(3):  # as the loop does: read what is there, step, read again
+        done = [u for u in w.collect() if u[2] is not None]
+        if done:
             break
-        eng._pipe.step()
-    assert fin is not None and (fin.reason, fin.message) == ("cancelled", "")
+        w.pipe.step()
+    assert [(rid, reason, message) for rid, _, reason, message in done] == [(1, "cancelled", "")]
+
+
+def structured(schema: dict, tokens: int = 8) -> SamplingParams:
+    return SamplingParams(max_new_tokens=tokens, temperature=0, json_schema=json.dumps(schema))
+
+
+def test_a_failed_step_ends_the_loop_with_fatal(tiny) -> None:
+    """Without the grammar check, an uncompilable schema reaches OpenVINO and the step raises. What
+    the pipeline does next is not reliable: in a plain script every later step then fails ("this
+    function cannot be called when we are already in scheduling phase", the state issue 10 saw as
+    500s for every client), in other runs it recovers. So the loop never trusts it: it reports
+    `fatal` (the reason, without build paths) and exits, and the HTTP side rebuilds the engine."""
+    parent = Parent(Worker(real_pipe(tiny), None, "tiny"))
+    parent.chan.send(("add", 1, [1, 2, 3], structured({"type": "wat"})))
+    seen = parent.until(lambda m: m[0] == "fatal")
+    assert seen[-1][1] == 'a generation step failed: Unsupported type "wat"'
+    parent.thread.join(30)
+    assert parent.result == [EXIT_PIPELINE_BROKEN]
+
+
+@pytest.mark.parametrize("schema", [{"type": "wat"}, *UNCOMPILABLE], ids=json.dumps)
+def test_uncompilable_schema_is_refused_and_the_pipeline_keeps_serving(tiny, schema) -> None:
+    w = Worker(real_pipe(tiny), GrammarCheck(ov_genai, tiny), "tiny")
+    status, message, grammar = w.add(1, [1, 2, 3], structured(schema))
+    assert (status, grammar) == (400, True)
+    assert "cannot be compiled" in message and ".cc" not in message and "/home" not in message
+    assert not w.running
+    assert w.add(2, [1, 2, 3], SamplingParams(max_new_tokens=4, ignore_eos=True)) is None
+    assert w.add(3, [1, 2, 3], structured({"type": "object"}, tokens=40)) is None  # a good grammar still runs
+    reasons = {}
+    for _ in range(60):
+        w.pipe.step()
+        reasons.update({rid: reason for rid, _, reason, _ in w.collect() if reason})
+        if len(reasons) == 2:
+            break
+    assert reasons == {2: "length", 3: "stop"}
+
+
+def test_grammar_check_rebuilds_its_scratch_pipeline_and_caches(tiny) -> None:
+    check = GrammarCheck(ov_genai, tiny)
+    bad, good = structured({"type": "wat"}), structured({"type": "string", "maxLength": 3})
+
+    def verdict(p: SamplingParams):  # type: ignore[no-untyped-def]
+        from ov_server.engine_worker import grammar_key
+
+        return check.error(grammar_key(p), generation_config(ov_genai, p).structured_output_config)
+
+    assert verdict(bad) is not None
+    assert verdict(good) is None  # the poisoned scratch pipeline was replaced
+    assert verdict(bad) == verdict(bad)
+    assert len(check._verdicts) == 2
+
+
+def test_tokenizer_ir_is_written_once_and_read_after(tiny, tmp_path) -> None:
+    """The HTTP process reads the tokenizer from IR (a GGUF's would hold its GIL for seconds)."""
+    from ov_server.engine_worker import TOKENIZER_FILES, load_tokenizer
+
+    cache = tmp_path / "tokenizers"
+    first, folder = load_tokenizer(ov_genai, tiny, cache)
+    stamps = {f: (folder / f).stat().st_mtime_ns for f in TOKENIZER_FILES}
+    again, same = load_tokenizer(ov_genai, tiny, cache)
+    assert same == folder and {f: (folder / f).stat().st_mtime_ns for f in TOKENIZER_FILES} == stamps
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no temporary leftovers
+    from_gguf, from_ir = ov_genai.Tokenizer(str(tiny)), ov_genai.Tokenizer(str(folder))
+    messages = [{"role": "user", "content": "héllo ✓ <tool_call>"}]
+    prompt = from_gguf.apply_chat_template(messages, add_generation_prompt=True)
+    assert from_ir.apply_chat_template(messages, add_generation_prompt=True) == prompt
+    ids = from_gguf.encode(prompt, add_special_tokens=False).input_ids.data[0].tolist()
+    assert from_ir.encode(prompt, add_special_tokens=False).input_ids.data[0].tolist() == ids
+    assert from_ir.decode(ids) == from_gguf.decode(ids)
+    assert load_tokenizer(ov_genai, folder, cache)[1] == folder  # an IR folder is its own

@@ -57,7 +57,7 @@ def test_hot_reload_add_break_remove(reg_server, tmp_path):
     c = OpenAI(base_url=s.base + "/v1", api_key=KEY, max_retries=0)
     assert model_ids(s) == ["jerry-tiny"]
 
-    # add a model (relative path: resolved next to the registry) and a broken one
+    # add a model (relative path: resolved next to the registry) and two broken ones
     built = subprocess.run([sys.executable, "-m", "ov_server.cli", "build-tiny-model", str(tmp_path / "m2.gguf")],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert built.endswith("m2.gguf")
@@ -67,16 +67,31 @@ def test_hot_reload_add_break_remove(reg_server, tmp_path):
     assert wait_until(lambda: "jerry-copy" in model_ids(s))
     r = c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3, extra_body={"ignore_eos": True})
     assert r.usage.completion_tokens == 3
-    assert wait_until(lambda: s.health().status_code == 503)
-    h = s.health().json()
-    assert wait_until(lambda: "bad-device" in s.health().json().get("errors", {}))
-    h = s.health().json()
-    assert h["status"] == "error" and "broken" in h["reason"] and "/nonexistent/model.gguf" in h["reason"]
-    assert "NOSUCHDEVICE" in h["errors"]["bad-device"] and "core.cpp" not in h["errors"]["bad-device"]
+    states = lambda: {m: v["state"] for m, v in s.health().json()["models"].items()}  # noqa: E731
+    assert wait_until(lambda: states().get("broken") == states().get("bad-device") == "failed")
+    # Some models serve, two are down: 200 "degraded" (the mesh's sweep keeps the backend up),
+    # and each down model says why.
+    h = s.health()
+    assert h.status_code == 200
+    body = h.json()
+    assert body["status"] == "degraded" and "broken" in body["reason"]
+    assert body["models"]["broken"]["state"] == "failed" and body["models"]["jerry-copy"]["state"] == "ok"
+    assert "/nonexistent/model.gguf" in body["models"]["broken"]["error"]  # the operator's own path
+    assert "NOSUCHDEVICE" in body["errors"]["bad-device"] and "core.cpp" not in body["errors"]["bad-device"]
     assert "jerry-copy" in model_ids(s) and "bad-device" not in model_ids(s)
     r = httpx.post(s.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
                    json={"model": "broken", "messages": HELLO})
     assert r.status_code == 503 and r.json()["error"]["param"] == "model"
+    assert "model.gguf" in r.json()["error"]["message"] and "/nonexistent" not in r.json()["error"]["message"]
+
+    # a change that cannot load keeps the old model serving and says why
+    pid = s.health().json()["models"]["jerry-copy"]["pid"]
+    reg.write_text(BASE + "  jerry-copy:\n    path: m2.gguf\n    device: NOSUCHDEVICE\n")
+    assert wait_until(lambda: "reload_error" in s.health().json()["models"]["jerry-copy"])
+    copy = s.health().json()["models"]["jerry-copy"]
+    assert copy["state"] == "ok" and copy["pid"] == pid and "NOSUCHDEVICE" in copy["reload_error"]
+    r = c.chat.completions.create(model="jerry-copy", messages=HELLO, max_tokens=3, extra_body={"ignore_eos": True})
+    assert r.usage.completion_tokens == 3
 
     # an invalid file keeps the loaded models and says why on /health
     reg.write_text("models: [this is: not valid\n")
@@ -87,10 +102,23 @@ def test_hot_reload_add_break_remove(reg_server, tmp_path):
     # remove: the model is gone (404, no fallback) and health is green again
     reg.write_text(BASE)
     assert wait_until(lambda: model_ids(s) == ["jerry-tiny"])
-    assert wait_until(lambda: s.health().status_code == 200)
+    assert wait_until(lambda: s.health().json()["status"] == "ok")
+    assert s.health().status_code == 200
     r = httpx.post(s.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
                    json={"model": "jerry-copy", "messages": HELLO})
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    # the replaced and removed engines' processes are gone
+    assert wait_until(lambda: not _alive(pid))
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def run_cli(*args, env_file=None):

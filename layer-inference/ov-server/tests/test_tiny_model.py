@@ -50,17 +50,20 @@ def test_template_is_chatml_with_tools():
 
 
 def test_no_telemetry_files_written(tmp_path):
-    """Importing the server and loading a model must not write under $HOME."""
-    import os
+    """Serving (the HTTP process and its engine process) must not write under $HOME, CI=true or not."""
+    import httpx
+    from conftest import start_server, stop_server
 
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env["HOME"] = str(tmp_path / "home")
-    (tmp_path / "home").mkdir()
-    code = ("import ov_server; from pathlib import Path; from ov_server.engine import OVEngine; "
-            "from ov_server.registry import builtin_spec; "
-            f"e = OVEngine('jerry-tiny', builtin_spec(), Path({str(tmp_path / 'm')!r})); e.close()")
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
-    assert list((tmp_path / "home").iterdir()) == []
+    home = tmp_path / "home"
+    home.mkdir()
+    s = start_server(tmp_path / "srv", environ={"HOME": str(home), "CI": None})
+    try:
+        r = httpx.post(s.base + "/v1/chat/completions", timeout=60, json={
+            "model": "jerry-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        assert r.status_code == 200
+    finally:
+        stop_server(s)
+    assert list(home.iterdir()) == []
 
 
 def test_shape_parameter_keeps_default_and_scales(tmp_path):

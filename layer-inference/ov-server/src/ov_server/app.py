@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .chat import cancel_unfinished, complete, plan_request, start, stream
 from .config import Settings
-from .engine import ov_engine_factory
+from .engine import EngineRejected, wait_admitted
 from .errors import APIError, bad_request
 from .manager import EngineFactory, ModelManager
+from .schema_check import check_depth, check_request_schemas, rejection
 from .schemas import ChatCompletionRequest
 
 log = logging.getLogger("ov_server.app")
@@ -79,14 +80,15 @@ def validation_error(exc: ValidationError | RequestValidationError) -> APIError:
     return bad_request(f"Invalid value for '{param}': {msg}.", param=param, code="invalid_value")
 
 
-def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_factory) -> FastAPI:
-    manager = ModelManager(settings, engine_factory)
+def create_app(settings: Settings, engine_factory: EngineFactory | None = None, log_level: str = "INFO") -> FastAPI:
+    """`engine_factory` None: one engine process per model (the product); tests may pass another."""
+    manager = ModelManager(settings, engine_factory, log_level=log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         manager.start()
         yield
-        manager.stop()
+        manager.stop()  # stops the engine processes
 
     app = FastAPI(title="ov-server", version=__version__, lifespan=lifespan,
                   description="OpenVINO GenAI backend with an OpenAI-compatible API.")
@@ -122,8 +124,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_fac
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        ok, body = manager.health()
-        return JSONResponse(body, status_code=200 if ok else 503)
+        status, body = manager.health()
+        return JSONResponse(body, status_code=status)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict:
@@ -154,15 +156,24 @@ def create_app(settings: Settings, engine_factory: EngineFactory = ov_engine_fac
             data = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad_request(f"Invalid JSON body: {exc}", code="invalid_json") from None
+        except RecursionError:  # the JSON parser's own limit, about 1000 levels
+            raise bad_request("Invalid JSON body: nested too deeply.", code="invalid_json") from None
         if not isinstance(data, dict):
             raise bad_request("The request body must be a JSON object.", code="invalid_json")
+        check_depth(data)
         try:
             req = ChatCompletionRequest.model_validate(data)
         except ValidationError as exc:
             raise validation_error(exc) from None
+        check_request_schemas(req)
         engine = manager.get(req.model)
         plan = plan_request(req, engine)
         choices, queue = start(engine, plan)
+        try:
+            # The engine process has taken every sequence (or said why not) before the first byte.
+            await wait_admitted(c.seq for c in choices if c.seq is not None)
+        except EngineRejected as exc:
+            raise rejection(req, exc.message, exc.status, exc.grammar) from None
         if plan.stream:
             # The background task also covers a client gone before the first
             # chunk (the generator's own cleanup never runs then).

@@ -181,6 +181,7 @@ class Choice:
         self.tokens = 0
         self.finish_reason: str | None = None
         self.error: str | None = None
+        self.error_status = 500  # 503: the engine went away
         self.tool_calls: list[ParsedToolCall] = []
         self.content: str | None = None
 
@@ -208,6 +209,7 @@ class Choice:
                 out += self.gate.feed(tail) if self.gate is not None else tail
         if ev.reason == "error":
             self.error = ev.message or "generation failed"
+            self.error_status = ev.status
         self.finish_reason = "stop" if self.stop.stopped else ("length" if ev.reason == "length" else "stop")
         self._shape_tools()
         return out
@@ -237,6 +239,12 @@ class Choice:
         return self.finish_reason or "stop"
 
 
+def _generation_error(c: Choice) -> APIError:
+    code = "model_unavailable" if c.error_status == 503 else "generation_failed"
+    return APIError(c.error_status, c.error or "generation failed", param="model" if c.error_status == 503 else None,
+                    code=code)
+
+
 def _usage(plan: Plan, choices: list[Choice]) -> dict:
     completion = sum(c.tokens for c in choices)
     return {"prompt_tokens": len(plan.prompt_ids), "completion_tokens": completion,
@@ -262,6 +270,8 @@ def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Event]:
         for c in choices:
             if c.seq is not None:
                 c.seq.cancel()
+        if isinstance(exc, APIError):  # e.g. the engine is restarting: 503 naming why
+            raise
         msg = summarize_exception(exc)
         param = "response_format" if plan.params.json_schema else None
         raise bad_request(f"request rejected by the engine: {msg}", param=param) from None
@@ -320,9 +330,9 @@ async def complete(plan: Plan, choices: list[Choice], wake: asyncio.Event, disco
         cancel_unfinished(choices)
     if gone:
         return None
-    errors = [c.error for c in choices if c.error]
-    if errors:
-        raise APIError(500, errors[0], code="generation_failed")
+    failed = [c for c in choices if c.error]
+    if failed:
+        raise _generation_error(failed[0])
     return {
         "id": "chatcmpl-" + uuid.uuid4().hex,
         "object": "chat.completion",
@@ -367,7 +377,7 @@ async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> Asyn
                 yield chunk(i, {"content": text})
             if finished:
                 if c.error:
-                    yield json.dumps(APIError(500, c.error, code="generation_failed").body())
+                    yield json.dumps(_generation_error(c).body())
                     continue
                 if not c.tool_calls:
                     # Held back because it looked like the start of a tool call, or

@@ -30,7 +30,10 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 
 class SchedulerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cache_size: int = Field(1, ge=0, description="KV cache size in GB (0 = use num_kv_blocks)")
+    # 0 with num_kv_blocks 0 (OpenVINO's own default): the KV cache grows with demand. A fixed pool
+    # is handed out block after block through all of it, so RSS grew ~32 KB per request until the
+    # whole pool was touched (1 GB here before; issue 10).
+    cache_size: int = Field(0, ge=0, description="KV cache size in GB (0 = num_kv_blocks, or grown on demand)")
     num_kv_blocks: int = Field(0, ge=0)
     max_num_seqs: int = Field(32, ge=1, le=1024)
     max_num_batched_tokens: int = Field(256, ge=16)
@@ -73,9 +76,12 @@ def builtin_spec() -> ModelSpec:
     One inference thread, not pinned: the model is so small that thread
     hand-offs cost more than they save, and the other core stays free for the
     HTTP side (pinned threads made the event loop wait for a core).
+    f32, not the CPU's default: one thread at bf16 divides by zero in OpenVINO's CPU plugin on AMX
+    CPUs (SIGFPE), and f32 gives the same greedy answers on every CPU.
     """
     return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3,
-                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False})
+                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False,
+                                 "INFERENCE_PRECISION_HINT": "f32"})
 
 
 def default_registry() -> dict[str, ModelSpec]:

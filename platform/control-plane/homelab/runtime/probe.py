@@ -5,6 +5,7 @@ as the slowest probe, not the sum. Pure-ish: targets in, results out; reusable b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -36,6 +37,10 @@ class Result:
     error: str | None
     required: bool
     host: str = ""
+    # Models a healthy service reports as not serving, with why: from a JSON health body of the
+    # form {"models": {id: {"state": "ok" | ..., "error": "..."}}} (ov-server's). A backend that
+    # serves one model while another's engine is down stays up; its down model does not.
+    models_down: dict[str, str] = field(default_factory=dict, hash=False)
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -67,6 +72,15 @@ def targets(repo: Repo, *, local_host: str | None = None, host: str | None = Non
     return out
 
 
+def models_down(body: object) -> dict[str, str]:
+    """{model: why} for every model a health body reports in a state other than "ok"."""
+    models = body.get("models") if isinstance(body, dict) else None
+    if not isinstance(models, dict):
+        return {}
+    return {str(name): str(m.get("error") or m.get("state")) for name, m in models.items()
+            if isinstance(m, dict) and "state" in m and m["state"] != "ok"}
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.ConnectError):
         cause: BaseException | None = exc
@@ -83,6 +97,7 @@ def _describe(exc: Exception) -> str:
 async def probe_one(client: httpx.AsyncClient, target: Target) -> Result:
     start = time.perf_counter()
     status = None
+    down: dict[str, str] = {}
     try:
         # asyncio.timeout bounds the whole probe; httpx's timeout alone is per phase.
         async with asyncio.timeout(target.timeout_s):
@@ -95,6 +110,9 @@ async def probe_one(client: httpx.AsyncClient, target: Target) -> Result:
             error = f"body does not contain {target.expect_body!r}"
         else:
             error = None
+            if response.headers.get("content-type", "").startswith("application/json"):
+                with contextlib.suppress(ValueError):
+                    down = models_down(response.json())
     except TimeoutError:
         error = "timed out"
     except httpx.HTTPError as exc:
@@ -103,7 +121,7 @@ async def probe_one(client: httpx.AsyncClient, target: Target) -> Result:
         error = f"{type(exc).__name__}: {exc}"
     latency = (time.perf_counter() - start) * 1000
     return Result(target.service, target.url, error is None, status, round(latency, 1), error,
-                  target.required, target.host)
+                  target.required, target.host, down)
 
 
 async def probe_all_async(items: list[Target]) -> list[Result]:

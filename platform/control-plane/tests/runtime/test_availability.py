@@ -79,3 +79,20 @@ def test_an_alias_is_servable_through_its_targets_fallback(mesh: Path) -> None:
     assert rows["jerry-small-moa"] == ("up", "opt -> jerry-small -> ov -> fallback jerry-spare -> spare")
     rows = states(model_status(load_repo(mesh), results(gw=True, ov=False, opt=True, spare=False)))
     assert rows["jerry-small-moa"] == ("down", "ov is down (opt -> jerry-small -> ov)")
+
+
+def test_a_model_down_inside_an_up_backend() -> None:
+    """ov-server answers /health 200 while one model's engine is down: that model, and every alias
+    through it, is down with the backend's reason; the backend's other models stay up."""
+    repo = load_repo(REAL_REPO)
+    why = "engine for jerry-tiny died: SIGFPE (signal 8); restarting it in 0.5 s"
+    probed = results(**{"litellm-orch": True, "ov-server": True, "optillm-proxy": True})
+    probed[1] = Result("ov-server", "http://x/ov-server", True, 200, 1.0, None, True,
+                       models_down={"jerry-tiny": why, "jerry-other": "failed to load: x"})
+    rows = states(model_status(repo, probed))
+    assert rows["jerry-tiny"] == ("down", f"ov-server does not serve jerry-tiny: {why} (ov-server)")
+    assert rows["jerry-tiny-moa"] == ("down", f"ov-server does not serve jerry-tiny: {why} "
+                                              "(optillm-proxy -> jerry-tiny -> ov-server)")
+    probed[1] = Result("ov-server", "http://x/ov-server", True, 200, 1.0, None, True,
+                       models_down={"jerry-other": "failed to load: x"})
+    assert states(model_status(repo, probed))["jerry-tiny"] == ("up", "ov-server")

@@ -17,7 +17,7 @@ from .conftest import free_port
 
 # docs/foundation/running.md: health --json -> [{service, url, ok, status, latency_ms, error,
 # required, host}]
-JSON_FIELDS = ("service", "url", "ok", "status", "latency_ms", "error", "required", "host")
+JSON_FIELDS = ("service", "url", "ok", "status", "latency_ms", "error", "required", "host", "models_down")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,7 +30,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         code = 503 if self.path == "/down" else 200
         body = json.dumps({"status": "ok" if code == 200 else "bad"}).encode()
+        if self.path == "/models":
+            body = json.dumps({"status": "degraded", "models": {
+                "a": {"state": "ok"}, "b": {"state": "restarting", "error": "engine for b died: SIGKILL (signal 9)"},
+                "c": {"state": "failed"}, "d": "not a model entry"}}).encode()
         self.send_response(code)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -77,8 +82,15 @@ def test_outcomes(server: str) -> None:
     assert [sorted(row) for row in rows] == [sorted(JSON_FIELDS)] * len(results)
     assert rows[1] == {"service": "status", "url": f"{server}/down", "ok": False, "status": 503,
                        "latency_ms": by["status"].latency_ms, "error": "expected HTTP 200, got 503",
-                       "required": True, "host": ""}
+                       "required": True, "host": "", "models_down": {}}
     assert rows[4]["status"] is None and rows[4]["required"] is False
+
+
+def test_models_a_healthy_service_reports_down(server: str) -> None:
+    (r,) = probe_all([Target("backend", f"{server}/models")])
+    assert r.ok and r.models_down == {"b": "engine for b died: SIGKILL (signal 9)", "c": "failed"}
+    (plain,) = probe_all([Target("plain", f"{server}/health")])
+    assert plain.models_down == {}
 
 
 def test_empty_sweep() -> None:

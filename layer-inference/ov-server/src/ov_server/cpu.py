@@ -1,0 +1,151 @@
+"""CPU features that decide which OpenVINO CPU kernels run, and compile properties that avoid the
+combinations known to crash (pure: flags, env and properties in, decisions out).
+
+Why: OpenVINO's CPU plugin picks bf16 as the default inference precision on any CPU with bf16
+instructions (avx512_bf16 or AMX), reading CPUID itself. Two failures follow (FIELD_NOTES, and
+reproduced here under ONEDNN_MAX_CPU_ISA):
+- AMX + the default bf16 + INFERENCE_NUM_THREADS 1 divides by zero inside the plugin (SIGFPE) for
+  the built-in model's shapes;
+- ONEDNN_MAX_CPU_ISA capped below AVX512_CORE_BF16 on a bf16 CPU: the plugin still selects bf16,
+  the kernels cannot run it, and every step fails (`make_tensor.cpp`, `m_ptr != nullptr`).
+An explicit INFERENCE_PRECISION_HINT is always respected (the operator chose it); only defaults are
+changed, and every change is logged and shown on /health.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# oneDNN's ISA names (values of ONEDNN_MAX_CPU_ISA), lowest first. A cap selects the highest
+# kernel family at or below it that the CPU also has.
+ISA_ORDER = [
+    "SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+]
+ISA_ALIASES = {"ALL": None, "DEFAULT": None, "": None}
+# Flags worth reporting: what the precision and kernel choice depend on.
+REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
+BF16_ISA = "AVX512_CORE_BF16"
+AMX_ISA = "AVX512_CORE_AMX"
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    flags: frozenset[str]
+    isa_cap: str | None = None  # ONEDNN_MAX_CPU_ISA as given (normalised), None when unset
+    cap_error: str | None = None  # an unknown cap value (oneDNN ignores it)
+
+    @property
+    def max_isa(self) -> str:
+        """The highest oneDNN kernel family this CPU supports."""
+        f = self.flags
+        avx512_core = {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= f
+        if avx512_core and "avx512_bf16" in f and {"amx_tile", "amx_bf16"} <= f:
+            return "AVX512_CORE_AMX_FP16" if "amx_fp16" in f else "AVX512_CORE_AMX"
+        if avx512_core and "avx512_fp16" in f and "avx512_bf16" in f:
+            return "AVX512_CORE_FP16"
+        if avx512_core and "avx512_bf16" in f:
+            return "AVX512_CORE_BF16"
+        if avx512_core and "avx512_vnni" in f:
+            return "AVX512_CORE_VNNI"
+        if avx512_core:
+            return "AVX512_CORE"
+        if "avx2" in f:
+            return "AVX2_VNNI" if "avx_vnni" in f else "AVX2"
+        return "AVX" if "avx" in f else "SSE41"
+
+    @property
+    def effective_isa(self) -> str:
+        """The kernel family oneDNN actually uses: the CPU's best, capped by ONEDNN_MAX_CPU_ISA."""
+        best = self.max_isa
+        if self.isa_cap is None:
+            return best
+        return ISA_ORDER[min(ISA_ORDER.index(best), ISA_ORDER.index(self.isa_cap))]
+
+    def isa_at_least(self, isa: str) -> bool:
+        return ISA_ORDER.index(self.effective_isa) >= ISA_ORDER.index(isa)
+
+    def supports_isa(self, isa: str) -> bool:
+        """Can this CPU run the kernel family `isa` (so that capping at it selects it)?"""
+        return ISA_ORDER.index(self.max_isa) >= ISA_ORDER.index(isa)
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "flags": [f for f in REPORTED_FLAGS if f in self.flags],
+            "max_isa": self.max_isa,
+            "onednn_max_cpu_isa": self.isa_cap,
+            "effective_isa": self.effective_isa,
+        }
+        if self.cap_error:
+            out["onednn_max_cpu_isa_error"] = self.cap_error
+        return out
+
+
+def read_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "flags":
+                return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def parse_isa_cap(value: str | None) -> tuple[str | None, str | None]:
+    """(cap, error) from ONEDNN_MAX_CPU_ISA; an unknown value is reported, not guessed at."""
+    if value is None:
+        return None, None
+    v = value.strip().upper()
+    if v in ISA_ALIASES:
+        return None, None
+    if v not in ISA_ORDER:
+        return None, f"unknown ONEDNN_MAX_CPU_ISA value {value!r}"
+    return v, None
+
+
+def detect(env: dict[str, str] | None = None, cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuInfo:
+    env = os.environ if env is None else env
+    cap, err = parse_isa_cap(env.get("ONEDNN_MAX_CPU_ISA"))
+    return CpuInfo(read_flags(cpuinfo), cap, err)
+
+
+@dataclass(frozen=True)
+class SafeProperties:
+    properties: dict[str, Any]
+    precision: str  # the inference precision that will be used
+    notes: list[str] = field(default_factory=list)  # why a default was changed
+
+
+def _norm_precision(value: Any) -> str:
+    text = str(value).lower()
+    return {"bfloat16": "bf16", "float32": "f32", "float16": "f16"}.get(text, text)
+
+
+def safe_properties(properties: dict[str, Any], device: str, cpu: CpuInfo, default_precision: str
+                    ) -> SafeProperties:
+    """Compile properties with a safe inference precision for `cpu`.
+
+    `default_precision` is what the plugin would pick with no hint (ov.Core().get_property(
+    "CPU", "INFERENCE_PRECISION_HINT")). Non-CPU devices and an explicit hint are left alone.
+    """
+    props = dict(properties)
+    default = _norm_precision(default_precision)
+    if not device.upper().startswith("CPU"):
+        return SafeProperties(props, _norm_precision(props.get("INFERENCE_PRECISION_HINT", "device default")))
+    if "INFERENCE_PRECISION_HINT" in props:
+        return SafeProperties(props, _norm_precision(props["INFERENCE_PRECISION_HINT"]))
+    notes: list[str] = []
+    if default == "bf16" and not cpu.isa_at_least(BF16_ISA):
+        notes.append(f"bf16 kernels are capped off (effective ISA {cpu.effective_isa}): "
+                     "the default bf16 precision fails there")
+    threads = props.get("INFERENCE_NUM_THREADS")
+    if default == "bf16" and cpu.isa_at_least(AMX_ISA) and threads is not None and int(threads) == 1:
+        notes.append("AMX with bf16 and one inference thread divides by zero in the CPU plugin (SIGFPE)")
+    if notes:
+        props["INFERENCE_PRECISION_HINT"] = "f32"
+        return SafeProperties(props, "f32", notes)
+    return SafeProperties(props, default)

@@ -1,0 +1,72 @@
+"""CPU features and the compile properties that avoid known crashes (pure, no OpenVINO)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ov_server.cpu import CpuInfo, detect, parse_isa_cap, safe_properties
+
+AVX2 = frozenset({"avx", "avx2", "fma"})
+AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}
+BF16 = AVX512 | {"avx512_bf16"}  # e.g. AMD Zen 4/5
+AMX = BF16 | {"amx_tile", "amx_bf16", "amx_int8"}  # e.g. Xeon 4th generation and later
+
+
+@pytest.mark.parametrize("flags, isa", [(frozenset(), "SSE41"), (AVX2, "AVX2"), (AVX512, "AVX512_CORE_VNNI"),
+                                        (BF16, "AVX512_CORE_BF16"), (AMX, "AVX512_CORE_AMX"),
+                                        (AMX | {"amx_fp16", "avx512_fp16"}, "AVX512_CORE_AMX_FP16")])
+def test_max_isa_from_flags(flags, isa):
+    assert CpuInfo(flags).max_isa == isa == CpuInfo(flags).effective_isa
+
+
+def test_cap_lowers_the_effective_isa_never_raises_it():
+    assert CpuInfo(AMX, "AVX512_CORE_BF16").effective_isa == "AVX512_CORE_BF16"
+    assert CpuInfo(AMX, "AVX2").effective_isa == "AVX2"
+    assert CpuInfo(AVX2, "AVX512_CORE_AMX").effective_isa == "AVX2"
+    assert CpuInfo(BF16).supports_isa("AVX512_CORE_BF16") and not CpuInfo(BF16).supports_isa("AVX512_CORE_AMX")
+
+
+def test_cap_parsing():
+    assert parse_isa_cap(None) == (None, None)
+    assert parse_isa_cap("avx2") == ("AVX2", None)
+    assert parse_isa_cap("ALL") == (None, None)
+    cap, err = parse_isa_cap("AVX9000")
+    assert cap is None and "AVX9000" in err
+
+
+def test_detect_reads_flags_and_the_cap(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 avx512f avx512bw avx512vl avx512dq avx512_bf16\n"
+                    "processor\t: 1\nflags\t\t: fpu avx avx2 avx512f avx512bw avx512vl avx512dq avx512_bf16\n")
+    cpu = detect({"ONEDNN_MAX_CPU_ISA": "AVX2"}, info)
+    assert cpu.report() == {"flags": ["avx2", "avx512f", "avx512_bf16"], "max_isa": "AVX512_CORE_BF16",
+                            "onednn_max_cpu_isa": "AVX2", "effective_isa": "AVX2"}
+    assert detect({}, tmp_path / "missing").flags == frozenset()
+
+
+ONE = {"INFERENCE_NUM_THREADS": 1}
+
+
+def test_amx_with_one_thread_at_the_default_bf16_gets_f32():
+    safe = safe_properties(ONE, "CPU", CpuInfo(AMX), "bf16")
+    assert safe.properties == {**ONE, "INFERENCE_PRECISION_HINT": "f32"} and safe.precision == "f32"
+    assert "SIGFPE" in safe.notes[0]
+    # capped below AMX (what AMD Zen 4/5 run anyway): bf16 with one thread works
+    assert safe_properties(ONE, "CPU", CpuInfo(AMX, "AVX512_CORE_BF16"), "bf16").precision == "bf16"
+    assert safe_properties({"INFERENCE_NUM_THREADS": 2}, "CPU", CpuInfo(AMX), "bf16").precision == "bf16"
+    assert safe_properties(ONE, "CPU", CpuInfo(BF16), "bf16").properties == ONE
+
+
+@pytest.mark.parametrize("cap", ["AVX2", "AVX512_CORE", "AVX512_CORE_VNNI"])
+def test_bf16_default_with_the_kernels_capped_below_bf16_gets_f32(cap):
+    for flags in (BF16, AMX):
+        safe = safe_properties({}, "CPU", CpuInfo(flags, cap), "bf16")
+        assert safe.properties == {"INFERENCE_PRECISION_HINT": "f32"}, (flags, cap)
+        assert cap in safe.notes[0]
+
+
+def test_explicit_choices_and_other_devices_are_left_alone():
+    explicit = {**ONE, "INFERENCE_PRECISION_HINT": "bf16"}
+    assert safe_properties(explicit, "CPU", CpuInfo(AMX), "bf16").properties == explicit
+    assert safe_properties(ONE, "GPU", CpuInfo(AMX, "AVX2"), "bf16").properties == ONE
+    assert safe_properties(ONE, "CPU", CpuInfo(AVX2), "f32").properties == ONE  # f32 by default: nothing to fix
