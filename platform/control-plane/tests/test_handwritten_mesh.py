@@ -41,7 +41,8 @@ ports:
 GW = GATEWAY_SPEC.replace(
     "  - {name: LITELLM_MASTER_KEY, required: true, secret: true, file: config/env.local}\n",
     "  - {name: LITELLM_MASTER_KEY, required: true, secret: true, file: config/env.local}\n"
-    "  - {name: OV_KEY, required: true, secret: true, file: config/env.local}\n")
+    "  - {name: OV_KEY, required: true, secret: true, file: config/env.local}\n").replace(
+    "systemd: {unit: homelab-gw.service}\n", "upstreams: [ov, opt]\nsystemd: {unit: homelab-gw.service}\n")
 SPECS = {
     "layer-inference/ov": """\
 name: ov

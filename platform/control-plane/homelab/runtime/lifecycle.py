@@ -448,6 +448,8 @@ def down(repo: Repo, console: Console) -> int:
                 stopped += 1
                 console.print(f"  {name}  stopped", markup=False, highlight=False)
         sup.shutdown()
+        # What each service was started from means nothing once none runs (`up` compares with it).
+        paths.inputs.unlink(missing_ok=True)
         leftovers = _kill_leftovers(repo, pgids)
         if leftovers:
             console.print(f"warning: stopped {len(leftovers)} leftover process(es): "
