@@ -30,7 +30,8 @@ HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 def family_server(request, tmp_path_factory):
     family = request.param
     if family is not None and not CPU.supports_isa(family):
-        pytest.skip(f"this CPU ({CPU.max_isa}, flags {CPU.report()['flags']}) cannot run the {family} kernels")
+        pytest.skip(f"CPU lacks {family}: this one ({CPU.max_isa}, flags {CPU.report()['flags']}) "
+                    "cannot run those kernels")
     s = start_server(tmp_path_factory.mktemp(family or "default"), environ={"ONEDNN_MAX_CPU_ISA": family or ""})
     yield family, s
     stop_server(s)
