@@ -4,9 +4,11 @@ engine process (issue 10: ~20-30 KB more RSS per request, without end).
 The cause was the KV cache: a fixed 1 GB pool that OpenVINO hands out block after block through
 all of it, so each request touched fresh pages (~32 KB for the built-in model) until the whole
 pool was resident. With OpenVINO's dynamic KV cache (the registry's default now) the engine stays
-flat. Tolerance: 10 MiB over SOAK requests (about 5 KB a request; measured with the fix +3.4 MiB,
-with the old fixed pool +52 MiB),
-after WARM_UP requests that let allocators and caches reach their working size.
+flat. After WARM_UP requests that let allocators and caches reach their working size, the soak runs
+in WINDOWS: a leak grows in every window (the old pool: ~26 KB a request, ~17 MiB a window), while
+OpenVINO's per-shape caches still meet a few new batch shapes on a loaded machine and then stop
+(seen: +12 MiB in one 2,048-request total under CI load, flat on a quiet machine). So the last window
+may grow at most LAST_WINDOW_MIB (~6 KB a request), and the whole soak at most TOTAL_MIB.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from conftest import start_server, stop_server
 
 MODEL = "jerry-tiny"
 WARM_UP = 1024
-SOAK = 2048
+WINDOWS = 3
+WINDOW = 683  # WINDOWS * WINDOW ~ 2,048 requests after warm-up
 CONCURRENCY = 4
-TOLERANCE_MIB = 10
+LAST_WINDOW_MIB = 4
+TOTAL_MIB = 24
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string", "maxLength": 8}}, "required": ["city"]}}}]
 
@@ -85,14 +89,17 @@ def test_rss_is_flat_after_warm_up(tmp_path):
     try:
         child = s.health().json()["models"][MODEL]["pid"]
         asyncio.run(run(s.base, 0, WARM_UP))
-        before = {"http": rss_mib(s.proc.pid), "engine": rss_mib(child)}
-        asyncio.run(run(s.base, WARM_UP, SOAK))
-        after = {"http": rss_mib(s.proc.pid), "engine": rss_mib(child)}
+        samples = [{"http": rss_mib(s.proc.pid), "engine": rss_mib(child)}]
+        for w in range(WINDOWS):
+            asyncio.run(run(s.base, WARM_UP + w * WINDOW, WINDOW))
+            samples.append({"http": rss_mib(s.proc.pid), "engine": rss_mib(child)})
         health = s.health().json()["models"][MODEL]
     finally:
         stop_server(s)
-    growth = {k: after[k] - before[k] for k in before}
-    print(f"RSS after {WARM_UP} warm-up requests: {before}; after {SOAK} more: {after}; growth MiB: {growth}")
+    print(f"RSS MiB after {WARM_UP} warm-up requests, then after each window of {WINDOW}: {samples}")
     assert health["pid"] == child and health["restarts"] == 0
-    assert growth["http"] <= TOLERANCE_MIB, growth
-    assert growth["engine"] <= TOLERANCE_MIB, growth
+    for proc in ("http", "engine"):
+        total = samples[-1][proc] - samples[0][proc]
+        last = samples[-1][proc] - samples[-2][proc]
+        assert last <= LAST_WINDOW_MIB, f"{proc} still grows: +{last:.1f} MiB in the last window ({samples})"
+        assert total <= TOTAL_MIB, f"{proc} grew +{total:.1f} MiB over the soak ({samples})"

@@ -46,7 +46,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, log_level=args.log_level.upper())
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    # Keep idle connections longer than any client pool does (httpx and aiohttp: 5 s; uvicorn's own
+    # default is also 5 s): when both sides expire together, the gateway can reuse a connection the
+    # server is closing and report the backend as not answering.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
+                timeout_keep_alive=75)
     return 0
 
 
