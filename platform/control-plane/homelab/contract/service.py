@@ -72,7 +72,7 @@ class Run(Strict):
     # ExecStartPre. Same placeholders as `command`.
     prepare: list[Annotated[list[str], Field(min_length=1)]] = []
     after: list[ServiceName] = []  # start after these (dependency order for up/restart-all)
-    autostart: bool = True  # False: opt-in services (`homelab up --with NAME`), e.g. a 7 GB UI
+    autostart: bool = True  # False: opt-in services (`homelab up --with NAME`), e.g. a browser UI
 
 
 class Test(Strict):
