@@ -124,14 +124,14 @@ class ProcessEngine:
         try:
             msg = self._load(chan, {"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
                                     "grammar_model": str(grammar_model),
-                                    "tokenizer_cache": str(model_dir / "tokenizers"), "log_level": log_level})
+                                    "model_dir": str(model_dir), "log_level": log_level})
         except BaseException:
             parent_sock.close()
             raise
         self.info: dict[str, Any] = msg[1]
         self.context_length: int = self.info["context_length"]
         try:
-            # The child wrote the tokenizer's IR (fast to read; see engine_worker.load_tokenizer),
+            # The child wrote the tokenizer's IR (fast to read; see converted.py),
             # and read it without crashing: a corrupt file cannot take this process down.
             self._tok = ov_genai.Tokenizer(self.info["tokenizer_path"])
             asyncio.run_coroutine_threadsafe(self._attach(parent_sock, chan.reader), loop).result(30)

@@ -157,7 +157,8 @@ class ModelManager:
             out.update(context_length=e.context_length, active_requests=e.active, generated_tokens=e.generated_tokens)
             info = getattr(e, "info", None)
             if info:
-                out.update({k: info[k] for k in ("pid", "properties", "precision", "precision_notes", "load_seconds")
+                out.update({k: info[k] for k in ("pid", "properties", "precision", "precision_notes", "load_seconds",
+                                          "converted_from_cache")
                             if k in info})
         return out
 
