@@ -113,6 +113,12 @@ def _sweep(root: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cached_folder(gguf: Path, cache_root: Path) -> Path | None:
+    """The complete conversion of `gguf` (model and tokenizer) under `cache_root`, if there is one."""
+    target = cache_root / CACHE_DIRNAME / cache_key(gguf, versions())
+    return target if target.is_dir() and problem(target, TOKENIZER_FILES + MODEL_FILES) is None else None
+
+
 def load_converted(g: Any, gguf: Path, cache_root: Path, build: PipelineBuilder | None
                    ) -> tuple[Any, Any, Path, bool]:
     """(tokenizer, pipeline or None, IR folder, read from the cache) for the GGUF at `gguf`.
