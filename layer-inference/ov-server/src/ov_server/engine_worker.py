@@ -115,8 +115,7 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
         default_precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
     safe = safe_properties(dict(spec.properties), spec.device, cpu, default_precision)
     for note in safe.notes:
-        log.warning("model %s: inference precision f32 instead of the default %s: %s", model_id,
-                    default_precision, note)
+        log.warning("model %s: %s", model_id, note)
     if cpu.cap_error:
         log.warning("%s (oneDNN ignores it)", cpu.cap_error)
     log.info("model %s on %s: compile properties %s, precision %s; CPU %s", model_id, spec.device,
