@@ -105,7 +105,13 @@ def _prepare_one(settings: Settings, model_id: str, spec: ModelSpec) -> int:
         print(f"{model_id}: converted earlier: {folder}")
         return 0
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
-    _, info = load_pipeline(model_id, spec, path, settings.model_dir)
+    try:
+        _, info = load_pipeline(model_id, spec, path, settings.model_dir)
+    except Exception as exc:  # a bad model file: say so in one line (serve will say it on /health too)
+        from .errors import summarize_exception
+
+        print(f"ov-server: error: model {model_id}: {summarize_exception(exc)}", file=sys.stderr)
+        return 1
     print(f"{model_id}: converted: {info['tokenizer_path']} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
