@@ -100,6 +100,8 @@ def test_another_openvino_or_model_file_converts_again(tiny, tmp_path, monkeypat
     monkeypatch.setattr(converted, "versions", lambda: {**real, "openvino": real["openvino"] + "-next"})
     _, _, other, cached = load_converted(ov_genai, tiny, tmp_path, build)
     assert other != first and not cached
+    assert not first.exists()  # the older conversion of the same file is gone
     monkeypatch.undo()
     os.utime(tiny, ns=(tiny.stat().st_atime_ns, tiny.stat().st_mtime_ns + 10**9))  # a new package version
-    assert load_converted(ov_genai, tiny, tmp_path, build)[2] not in (first, other)
+    newest = load_converted(ov_genai, tiny, tmp_path, build)[2]
+    assert newest not in (first, other) and [p.name for p in newest.parent.iterdir()] == [newest.name]

@@ -8,7 +8,8 @@ temporary folder), and the folder is renamed into place once complete; later loa
 It is the model's ONE cache: the tokenizer IR the HTTP process reads is in the same folder.
 
 - Key: the GGUF's resolved path, size and mtime, and the OpenVINO / GenAI / tokenizers versions:
-  a new package version of the model or of OpenVINO converts again.
+  a new package version of the model or of OpenVINO converts again (and the older conversion of
+  the same file is removed).
 - Complete: `manifest.json` is written last and lists every file with its size; a folder without
   it, or with a file missing or of another size, is discarded and converted again.
 - Crash-safe: a load from the cache leaves `.loading-<pid>` until it is done. An engine that died
@@ -119,6 +120,20 @@ def cached_folder(gguf: Path, cache_root: Path) -> Path | None:
     return target if target.is_dir() and problem(target, TOKENIZER_FILES + MODEL_FILES) is None else None
 
 
+def _prune(root: Path, source: str, keep: Path) -> None:
+    """Remove older conversions of the same file (another size, mtime or OpenVINO): ~100 MB each."""
+    for folder in root.iterdir():
+        if folder == keep or folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            old = json.loads((folder / MANIFEST).read_text()).get("source")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if old == source:
+            log.info("removing %s, an older conversion of %s", folder, source)
+            _discard(folder)
+
+
 def load_converted(g: Any, gguf: Path, cache_root: Path, build: PipelineBuilder | None
                    ) -> tuple[Any, Any, Path, bool]:
     """(tokenizer, pipeline or None, IR folder, read from the cache) for the GGUF at `gguf`.
@@ -168,6 +183,7 @@ def _convert(g: Any, gguf: Path, target: Path, files: tuple[str, ...], vers: dic
         except OSError:  # another engine wrote it meanwhile: theirs is as good
             if problem(target, files) is not None:
                 raise
+        _prune(root, manifest["source"], keep=target)
         return tok, pipe, target
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; else a leftover
