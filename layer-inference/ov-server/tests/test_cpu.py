@@ -61,8 +61,21 @@ def test_amx_with_one_thread_at_the_default_bf16_gets_f32():
 def test_bf16_default_with_the_kernels_capped_below_bf16_gets_f32(cap):
     for flags in (BF16, AMX):
         safe = safe_properties({}, "CPU", CpuInfo(flags, cap), "bf16")
-        assert safe.properties == {"INFERENCE_PRECISION_HINT": "f32"}, (flags, cap)
-        assert cap in safe.notes[0]
+        assert safe.properties == {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0}, (flags, cap)
+        assert all(cap in note for note in safe.notes) and "f32" in safe.notes[-1]
+
+
+def test_capped_kernels_get_dynamic_quantization_off_even_at_an_explicit_precision():
+    """jerry-chat (Q4_1 weights) at f32 under ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU failed every
+    step (make_tensor.cpp) until dynamic quantization was off."""
+    f32 = {**ONE, "INFERENCE_PRECISION_HINT": "f32"}
+    safe = safe_properties(f32, "CPU", CpuInfo(BF16, "AVX2"), "bf16")
+    assert safe.properties == {**f32, "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0} and safe.precision == "f32"
+    assert "AVX2" in safe.notes[0]
+    assert safe_properties(f32, "CPU", CpuInfo(BF16), "bf16").properties == f32  # uncapped: left alone
+    assert safe_properties(f32, "CPU", CpuInfo(BF16, "AVX512_CORE_BF16"), "bf16").properties == f32  # cap = max
+    mine = {**f32, "DYNAMIC_QUANTIZATION_GROUP_SIZE": 64}
+    assert safe_properties(mine, "CPU", CpuInfo(BF16, "AVX2"), "bf16").properties == mine  # the operator's choice
 
 
 def test_explicit_choices_and_other_devices_are_left_alone():

@@ -3,7 +3,9 @@
 Each model's engine runs in its own process; these tests kill one (SIGKILL, SIGFPE: what the OOM
 killer and OpenVINO's divide-by-zero on AMX CPUs do) or give it a model file that crashes it at
 load (a corrupt GGUF: SIGSEGV inside OpenVINO), and check what clients of that model see, that
-the other model never stops answering, and that the engine comes back.
+the other models never stop answering, and that the engine comes back. The models: jerry-tiny,
+jerry-copy (a copy of it under another name) and the real jerry-chat; each kind is killed while
+the other keeps answering.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ REGISTRY = """models:
   jerry-copy:
     path: copy.gguf
     properties: {INFERENCE_NUM_THREADS: 1, INFERENCE_PRECISION_HINT: f32, ENABLE_CPU_PINNING: false}
+  jerry-chat:
+    builtin: jerry-chat
 """
+MODELS = ("jerry-tiny", "jerry-copy", "jerry-chat")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +56,7 @@ def model(s, name: str) -> dict:
 def serving(two_models):
     """Both models serving before a test starts (an earlier test may have left one restarting)."""
     s, reg = two_models
-    assert wait_until(lambda: model(s, "jerry-tiny").get("state") == model(s, "jerry-copy").get("state") == "ok",
-                      timeout=120)
+    assert wait_until(lambda: all(model(s, m).get("state") == "ok" for m in MODELS), timeout=120)
     return s, reg
 
 
@@ -94,7 +98,7 @@ def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(serving):
                                   "e.g. by the out-of-memory killer",
                        "type": "server_error", "param": "model", "code": "model_unavailable"}]
     assert events[-1] == "[DONE]"  # the stream ends properly: no reset, no hang
-    assert answers(s, "jerry-tiny")  # the other model never stopped
+    assert answers(s, "jerry-tiny") and answers(s, "jerry-chat")  # the other models never stopped
     h = s.health()
     assert h.status_code == 200  # one model still serves: the backend is up, the model is not
     seconds = wait_restarted(s, "jerry-copy", pid)
@@ -115,7 +119,7 @@ def test_engine_dying_under_a_non_streamed_request_is_a_503_naming_the_signal(se
     assert r.status_code == 503
     assert r.json()["error"]["message"] == "engine for jerry-copy died: SIGFPE (signal 8)"
     assert model(s, "jerry-copy")["state"] in ("restarting", "ok")
-    assert answers(s, "jerry-tiny")
+    assert answers(s, "jerry-tiny") and answers(s, "jerry-chat")
     wait_restarted(s, "jerry-copy", pid)
 
 
@@ -137,6 +141,66 @@ def test_request_right_after_a_death_is_a_503_before_the_first_byte(serving):
     wait_restarted(s, "jerry-copy", pid)
 
 
+class Pinger:
+    """Asks `name` for 3 tokens in a loop until stopped; records every status (the other model)."""
+
+    def __init__(self, s, name: str) -> None:
+        self.s, self.name, self.statuses = s, name, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            r = chat(self.s, self.name, max_tokens=3, ignore_eos=True)
+            self.statuses.append(r.status_code)
+            self._stop.wait(0.1)  # steady, not a flood: the restart being measured shares the CPU
+
+    def __enter__(self) -> Pinger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGFPE], ids=["SIGKILL", "SIGFPE"])
+def test_real_model_engine_killed_mid_stream_and_before_one(serving, sig):
+    """jerry-chat's engine killed during a stream, then right before one: each client gets the
+    named error, jerry-tiny answers every request throughout, jerry-chat is back within a bound."""
+    s, _ = serving
+    name = f"{sig.name} (signal {int(sig)})"
+    with Pinger(s, "jerry-tiny") as tiny:
+        pid = model(s, "jerry-chat")["pid"]
+        events: list[dict | str] = []
+        with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=60,
+                          json={"model": "jerry-chat", "messages": HELLO, "stream": True, **LONG}) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line[6:] if line[6:] == "[DONE]" else json.loads(line[6:]))
+                    if len(events) == 3:
+                        os.kill(pid, sig)
+        errors = [e["error"] for e in events if isinstance(e, dict) and "error" in e]
+        assert len(errors) == 1 and errors[0]["code"] == "model_unavailable", events[-3:]
+        assert errors[0]["message"].startswith(f"engine for jerry-chat died: {name}")
+        assert events[-1] == "[DONE]"
+        back_after_stream = wait_restarted(s, "jerry-chat", pid)
+
+        pid = model(s, "jerry-chat")["pid"]
+        os.kill(pid, sig)
+        assert wait_until(lambda: model(s, "jerry-chat").get("state") != "ok", timeout=10)
+        r = chat(s, "jerry-chat", stream=True, max_tokens=5)
+        assert r.status_code == 503 and r.headers["content-type"] == "application/json"
+        assert r.json()["error"]["code"] == "model_unavailable" and name in r.json()["error"]["message"]
+        back_after_idle = wait_restarted(s, "jerry-chat", pid)
+        assert model(s, "jerry-chat")["converted_from_cache"]  # a restart does not convert again
+    assert len(tiny.statuses) >= 3 and set(tiny.statuses) == {200}, tiny.statuses
+    assert model(s, "jerry-tiny")["restarts"] == 0
+    print(f"jerry-chat answered again {back_after_stream:.1f} s / {back_after_idle:.1f} s after {name}; "
+          f"jerry-tiny answered {len(tiny.statuses)} requests meanwhile")
+
+
 def corrupt_gguf(path, source) -> None:
     """The tiny model with its header's key/value count set to 10**9: OpenVINO's GGUF reader
     crashes on it (SIGSEGV), as on the corrupt files of issue 10."""
@@ -151,7 +215,7 @@ def test_a_model_that_crashes_its_engine_at_load_is_marked_failed(serving, tmp_p
     reg.write_text(REGISTRY + f"  jerry-corrupt:\n    path: {tmp_path / 'corrupt.gguf'}\n")
     try:
         assert wait_until(lambda: model(s, "jerry-corrupt").get("state") == "restarting", timeout=60)
-        assert answers(s, "jerry-tiny") and answers(s, "jerry-copy")  # the others keep serving meanwhile
+        assert all(answers(s, m) for m in MODELS)  # the others keep serving meanwhile
         assert wait_until(lambda: model(s, "jerry-corrupt").get("state") == "failed", timeout=120)
         err = model(s, "jerry-corrupt")["error"]
         assert err.startswith("engine for jerry-corrupt died while loading: SIGSEGV (signal 11)"), err
@@ -161,7 +225,7 @@ def test_a_model_that_crashes_its_engine_at_load_is_marked_failed(serving, tmp_p
         h = s.health()
         assert h.status_code == 200 and h.json()["status"] == "degraded"
         assert s.proc.poll() is None  # the server itself never went down
-        assert answers(s, "jerry-tiny") and answers(s, "jerry-copy")
+        assert all(answers(s, m) for m in MODELS)
     finally:
         reg.write_text(REGISTRY)
     assert wait_until(lambda: "jerry-corrupt" not in s.health().json()["models"])

@@ -206,23 +206,3 @@ def test_grammar_check_rebuilds_its_scratch_pipeline_and_caches(tiny) -> None:
     assert verdict(good) is None  # the poisoned scratch pipeline was replaced
     assert verdict(bad) == verdict(bad)
     assert len(check._verdicts) == 2
-
-
-def test_tokenizer_ir_is_written_once_and_read_after(tiny, tmp_path) -> None:
-    """The HTTP process reads the tokenizer from IR (a GGUF's would hold its GIL for seconds)."""
-    from ov_server.engine_worker import TOKENIZER_FILES, load_tokenizer
-
-    cache = tmp_path / "tokenizers"
-    first, folder = load_tokenizer(ov_genai, tiny, cache)
-    stamps = {f: (folder / f).stat().st_mtime_ns for f in TOKENIZER_FILES}
-    again, same = load_tokenizer(ov_genai, tiny, cache)
-    assert same == folder and {f: (folder / f).stat().st_mtime_ns for f in TOKENIZER_FILES} == stamps
-    assert [p.name for p in cache.iterdir()] == [folder.name]  # no temporary leftovers
-    from_gguf, from_ir = ov_genai.Tokenizer(str(tiny)), ov_genai.Tokenizer(str(folder))
-    messages = [{"role": "user", "content": "héllo ✓ <tool_call>"}]
-    prompt = from_gguf.apply_chat_template(messages, add_generation_prompt=True)
-    assert from_ir.apply_chat_template(messages, add_generation_prompt=True) == prompt
-    ids = from_gguf.encode(prompt, add_special_tokens=False).input_ids.data[0].tolist()
-    assert from_ir.encode(prompt, add_special_tokens=False).input_ids.data[0].tolist() == ids
-    assert from_ir.decode(ids) == from_gguf.decode(ids)
-    assert load_tokenizer(ov_genai, folder, cache)[1] == folder  # an IR folder is its own

@@ -1,5 +1,7 @@
 """Registry file: hot reload, per-model failures, auth, and config errors."""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -121,9 +123,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_cli(*args, env_file=None):
+def run_cli(*args, env_file=None, env=None):
     cmd = [sys.executable, "-m", "ov_server.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
 
 
 def test_bad_registry_at_start_is_a_clear_error(tmp_path):
@@ -171,3 +173,42 @@ def test_env_file_parsing_and_precedence(tmp_path, monkeypatch):
     f.write_text("not a pair\n")
     with pytest.raises(ConfigError, match="x.env:1"):
         load_settings(str(f))
+
+
+def test_builtin_entries_take_the_builtin_defaults(tmp_path):
+    from ov_server.registry import builtin_spec, default_registry
+
+    assert set(default_registry()) == {"jerry-chat", "jerry-tiny"}
+    reg = tmp_path / "r.yaml"
+    reg.write_text("models:\n  my-chat:\n    builtin: jerry-chat\n"
+                   "  short:\n    builtin: jerry-chat\n    default_max_tokens: 16\n"
+                   "    properties: {INFERENCE_NUM_THREADS: 2}\n")
+    models = load_registry(reg)
+    assert models["my-chat"] == builtin_spec("jerry-chat")
+    assert models["my-chat"].default_max_tokens == 128 and models["my-chat"].properties["INFERENCE_PRECISION_HINT"] == "f32"
+    short = models["short"]
+    assert short.default_max_tokens == 16
+    assert short.properties == {**builtin_spec("jerry-chat").properties, "INFERENCE_NUM_THREADS": 2}
+    reg.write_text("models:\n  a:\n    builtin: jerry-huge\n")
+    with pytest.raises(ConfigError, match="models.a.*unknown builtin 'jerry-huge' .*'jerry-chat'"):
+        load_registry(reg)
+
+
+def test_prepare_converts_once_and_reports_a_bad_model_without_failing(tmp_path):
+    """`ov-server prepare` (homelab up's run.prepare): converts each GGUF once; a model it cannot
+    prepare is reported, and serve still starts (exit 0)."""
+    from ov_server.tiny_model import build_tiny_model
+
+    shutil.copy(build_tiny_model(tmp_path / "m"), tmp_path / "copy.gguf")
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    reg = tmp_path / "r.yaml"
+    reg.write_text("models:\n  jerry-copy:\n    path: copy.gguf\n  jerry-broken:\n    path: broken.gguf\n")
+    env = {**os.environ, "OV_SERVER_MODEL_DIR": str(tmp_path / "models"), "CI": "true"}
+    first = run_cli("prepare", "--registry", str(reg), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "jerry-copy: converted: " in first.stdout
+    assert "model jerry-broken: could not be prepared" in first.stderr
+    assert "ov-server: error: model jerry-broken: " in first.stderr and "Traceback" not in first.stderr
+    again = run_cli("prepare", "--registry", str(reg), env=env)
+    assert "jerry-copy: converted earlier: " in again.stdout
+    assert len(list((tmp_path / "models" / "converted").iterdir())) == 1

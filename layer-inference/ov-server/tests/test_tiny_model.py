@@ -50,17 +50,19 @@ def test_template_is_chatml_with_tools():
 
 
 def test_no_telemetry_files_written(tmp_path):
-    """Serving (the HTTP process and its engine process) must not write under $HOME, CI=true or not."""
+    """Serving (the HTTP process and its engine processes) must not write under $HOME, CI=true or not."""
     import httpx
     from conftest import start_server, stop_server
 
     home = tmp_path / "home"
     home.mkdir()
-    s = start_server(tmp_path / "srv", environ={"HOME": str(home), "CI": None})
+    # The default models: jerry-chat's first load converts its GGUF, which must not write there either.
+    s = start_server(tmp_path / "srv", environ={"HOME": str(home), "CI": None}, default_models=True)
     try:
-        r = httpx.post(s.base + "/v1/chat/completions", timeout=60, json={
-            "model": "jerry-tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
-        assert r.status_code == 200
+        for model in ("jerry-tiny", "jerry-chat"):
+            r = httpx.post(s.base + "/v1/chat/completions", timeout=60, json={
+                "model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+            assert r.status_code == 200
     finally:
         stop_server(s)
     assert list(home.iterdir()) == []

@@ -7,9 +7,12 @@ reproduced here under ONEDNN_MAX_CPU_ISA):
 - AMX + the default bf16 + INFERENCE_NUM_THREADS 1 divides by zero inside the plugin (SIGFPE) for
   the built-in model's shapes;
 - ONEDNN_MAX_CPU_ISA capped below AVX512_CORE_BF16 on a bf16 CPU: the plugin still selects bf16,
-  the kernels cannot run it, and every step fails (`make_tensor.cpp`, `m_ptr != nullptr`).
-An explicit INFERENCE_PRECISION_HINT is always respected (the operator chose it); only defaults are
-changed, and every change is logged and shown on /health.
+  the kernels cannot run it, and every step fails (`make_tensor.cpp`, `m_ptr != nullptr`);
+- the same cap on a model with compressed weights (jerry-chat's Q4_1), even at an explicit f32:
+  the plugin's dynamic quantization of activations fails every step the same way. Capped kernels
+  (any cap below what the CPU has) therefore get DYNAMIC_QUANTIZATION_GROUP_SIZE 0 by default.
+An explicit property is always respected (the operator chose it); only defaults are changed, and
+every change is logged and shown on /health.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ISA_ALIASES = {"ALL": None, "DEFAULT": None, "": None}
 # Flags worth reporting: what the precision and kernel choice depend on.
 REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 BF16_ISA = "AVX512_CORE_BF16"
+DYNAMIC_QUANT = "DYNAMIC_QUANTIZATION_GROUP_SIZE"
 AMX_ISA = "AVX512_CORE_AMX"
 
 
@@ -127,25 +131,31 @@ def _norm_precision(value: Any) -> str:
 
 def safe_properties(properties: dict[str, Any], device: str, cpu: CpuInfo, default_precision: str
                     ) -> SafeProperties:
-    """Compile properties with a safe inference precision for `cpu`.
+    """Compile properties with a safe inference precision (and dynamic quantization) for `cpu`.
 
     `default_precision` is what the plugin would pick with no hint (ov.Core().get_property(
-    "CPU", "INFERENCE_PRECISION_HINT")). Non-CPU devices and an explicit hint are left alone.
+    "CPU", "INFERENCE_PRECISION_HINT")). Non-CPU devices and explicit properties are left alone.
     """
     props = dict(properties)
     default = _norm_precision(default_precision)
     if not device.upper().startswith("CPU"):
         return SafeProperties(props, _norm_precision(props.get("INFERENCE_PRECISION_HINT", "device default")))
-    if "INFERENCE_PRECISION_HINT" in props:
-        return SafeProperties(props, _norm_precision(props["INFERENCE_PRECISION_HINT"]))
     notes: list[str] = []
+    if cpu.effective_isa != cpu.max_isa and DYNAMIC_QUANT not in props:
+        props[DYNAMIC_QUANT] = 0
+        notes.append(f"dynamic quantization off: kernels capped at {cpu.effective_isa} below the CPU's "
+                     f"{cpu.max_isa}, where it fails every step for compressed weights")
+    if "INFERENCE_PRECISION_HINT" in props:
+        return SafeProperties(props, _norm_precision(props["INFERENCE_PRECISION_HINT"]), notes)
+    first = len(notes)
     if default == "bf16" and not cpu.isa_at_least(BF16_ISA):
         notes.append(f"bf16 kernels are capped off (effective ISA {cpu.effective_isa}): "
                      "the default bf16 precision fails there")
     threads = props.get("INFERENCE_NUM_THREADS")
     if default == "bf16" and cpu.isa_at_least(AMX_ISA) and threads is not None and int(threads) == 1:
         notes.append("AMX with bf16 and one inference thread divides by zero in the CPU plugin (SIGFPE)")
-    if notes:
+    if len(notes) > first:
         props["INFERENCE_PRECISION_HINT"] = "f32"
+        notes[first:] = [f"inference precision f32 instead of the default {default}: {n}" for n in notes[first:]]
         return SafeProperties(props, "f32", notes)
-    return SafeProperties(props, default)
+    return SafeProperties(props, default, notes)

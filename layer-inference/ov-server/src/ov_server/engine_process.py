@@ -33,6 +33,7 @@ from .channel import BlockingChannel, FrameReader, encode
 from .engine import EngineRejected, EngineUnavailable, Finish, Notify, SamplingParams, Sequence, Tokens
 from .model_files import resolve_model_path
 from .registry import ModelSpec
+from .tiny_model import MODEL_NAME as TINY_NAME
 from .tiny_model import build_tiny_model
 
 log = logging.getLogger("ov_server.engine")
@@ -110,7 +111,7 @@ class ProcessEngine:
         self._expected_exit = False
         self.started_at = time.monotonic()
         self.path = resolve_model_path(spec, model_dir)
-        grammar_model = _grammar_model(model_dir) if spec.builtin is None else self.path
+        grammar_model = self.path if spec.builtin == TINY_NAME else _grammar_model(model_dir)
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -123,14 +124,14 @@ class ProcessEngine:
         try:
             msg = self._load(chan, {"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
                                     "grammar_model": str(grammar_model),
-                                    "tokenizer_cache": str(model_dir / "tokenizers"), "log_level": log_level})
+                                    "model_dir": str(model_dir), "log_level": log_level})
         except BaseException:
             parent_sock.close()
             raise
         self.info: dict[str, Any] = msg[1]
         self.context_length: int = self.info["context_length"]
         try:
-            # The child wrote the tokenizer's IR (fast to read; see engine_worker.load_tokenizer),
+            # The child wrote the tokenizer's IR (fast to read; see converted.py),
             # and read it without crashing: a corrupt file cannot take this process down.
             self._tok = ov_genai.Tokenizer(self.info["tokenizer_path"])
             asyncio.run_coroutine_threadsafe(self._attach(parent_sock, chan.reader), loop).result(30)

@@ -12,15 +12,12 @@ and the HTTP side rebuilds it the same way.
 from __future__ import annotations
 
 import faulthandler
-import hashlib
 import logging
 import os
 import random
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -30,6 +27,7 @@ from typing import Any
 import ov_server  # noqa: F401  (blocks OpenVINO telemetry before openvino is imported)
 
 from .channel import BlockingChannel
+from .converted import load_converted
 from .cpu import detect, safe_properties
 from .engine import SamplingParams
 from .errors import summarize_exception
@@ -39,8 +37,6 @@ from .registry import ModelSpec
 
 log = logging.getLogger("ov_server.engine")
 
-TOKENIZER_FILES = ("openvino_tokenizer.xml", "openvino_tokenizer.bin", "openvino_detokenizer.xml",
-                   "openvino_detokenizer.bin")
 EXIT_LOAD_ERROR = 3  # the load failed with a message (sent as load_error)
 EXIT_PIPELINE_BROKEN = 4  # a step raised (sent as fatal): the pipeline cannot be trusted any more
 
@@ -104,43 +100,12 @@ def scheduler_config(g: Any, spec: ModelSpec) -> Any:
     return sc
 
 
-def load_tokenizer(g: Any, path: Path, cache_root: Path) -> tuple[Any, Path]:
-    """(Tokenizer, a folder holding its IR) for the model at `path`.
+def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Compile the model with properties that are safe on this CPU; (pipeline, what /health shows).
 
-    Why: the HTTP process needs the same tokenizer, and building it from a GGUF converts the whole
-    vocabulary (~4 s for SmolLM2's 49k tokens, holding the GIL throughout, so that process would
-    stop answering); from IR it takes a fraction of a second. So the first load of a GGUF writes
-    the tokenizer's IR to `cache_root/<file identity>/` (OpenVINO's enable_save_ov_model writes
-    next to the path it loads: a symlink in a temporary folder, renamed into place when complete),
-    later loads read it, and the pipeline gets it too instead of converting it again.
+    A GGUF is read from its converted IR under `model_dir` (converted.py), converted on its first
+    load; an IR folder is read as it is. The HTTP process reads the tokenizer from `tokenizer_path`.
     """
-    if path.is_dir():
-        return g.Tokenizer(str(path)), path
-    st = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
-    target = cache_root / key
-    if all((target / f).is_file() for f in TOKENIZER_FILES):
-        return g.Tokenizer(str(target)), target
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=cache_root))
-    try:
-        link = tmp / "model.gguf"
-        link.symlink_to(path.resolve())
-        tok = g.Tokenizer(str(link), enable_save_ov_model=True)
-        link.unlink()
-        if not all((tmp / f).is_file() for f in TOKENIZER_FILES):
-            raise RuntimeError("OpenVINO did not write the tokenizer's IR")
-        try:
-            tmp.rename(target)
-        except OSError:  # another engine process wrote it meanwhile: theirs is as good
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return tok, target
-
-
-def load_pipeline(model_id: str, spec: ModelSpec, path: Path, tokenizer_cache: Path) -> tuple[Any, dict[str, Any]]:
-    """Compile the model with properties that are safe on this CPU; (pipeline, what /health shows)."""
     import openvino as ov
     import openvino_genai as g
 
@@ -150,18 +115,26 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, tokenizer_cache: P
         default_precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
     safe = safe_properties(dict(spec.properties), spec.device, cpu, default_precision)
     for note in safe.notes:
-        log.warning("model %s: inference precision f32 instead of the default %s: %s", model_id,
-                    default_precision, note)
+        log.warning("model %s: %s", model_id, note)
     if cpu.cap_error:
         log.warning("%s (oneDNN ignores it)", cpu.cap_error)
     log.info("model %s on %s: compile properties %s, precision %s; CPU %s", model_id, spec.device,
              safe.properties, safe.precision, cpu.report())
     t0 = time.perf_counter()
-    tokenizer, tokenizer_path = load_tokenizer(g, path, tokenizer_cache)
-    pipe = g.ContinuousBatchingPipeline(str(path), tokenizer, scheduler_config(g, spec), spec.device,
-                                        **safe.properties)
+
+    def build(source: str, tokenizer: Any, extra: dict[str, Any]) -> Any:
+        return g.ContinuousBatchingPipeline(source, tokenizer, scheduler_config(g, spec), spec.device,
+                                            **safe.properties, **extra)
+
+    cached = None
+    if path.is_dir():
+        ir_path = path
+        pipe = build(str(path), g.Tokenizer(str(path)), {})
+    else:
+        _, pipe, ir_path, cached = load_converted(g, path, model_dir, build)
     info = {
-        "tokenizer_path": str(tokenizer_path),
+        "tokenizer_path": str(ir_path),
+        "converted_from_cache": cached,
         "pid": os.getpid(),
         "context_length": spec.context_length or read_context_length(path) or DEFAULT_CONTEXT,
         "properties": safe.properties,
@@ -337,7 +310,7 @@ def _main(argv: list[str]) -> int:
     model_id = cfg["model_id"]
     try:
         spec = ModelSpec.model_validate(cfg["spec"])
-        pipe, info = load_pipeline(model_id, spec, Path(cfg["path"]), Path(cfg["tokenizer_cache"]))
+        pipe, info = load_pipeline(model_id, spec, Path(cfg["path"]), Path(cfg["model_dir"]))
         import openvino_genai as g
 
         grammar = GrammarCheck(g, Path(cfg["grammar_model"]))

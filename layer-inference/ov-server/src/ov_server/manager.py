@@ -44,6 +44,12 @@ BACKOFF_MAX_S = 30.0
 STABLE_S = 60.0
 
 
+def desired_models(settings: Settings) -> dict[str, ModelSpec]:
+    """The models to serve: the registry file's, or the built-in ones when there is none."""
+    path = settings.registry_path
+    return default_registry() if path is None else load_registry(path)
+
+
 def backoff(failures: int) -> float:
     return min(BACKOFF_BASE_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S)
 
@@ -157,7 +163,8 @@ class ModelManager:
             out.update(context_length=e.context_length, active_requests=e.active, generated_tokens=e.generated_tokens)
             info = getattr(e, "info", None)
             if info:
-                out.update({k: info[k] for k in ("pid", "properties", "precision", "precision_notes", "load_seconds")
+                out.update({k: info[k] for k in ("pid", "properties", "precision", "precision_notes", "load_seconds",
+                                          "converted_from_cache")
                             if k in info})
         return out
 
@@ -201,8 +208,7 @@ class ModelManager:
             return ("missing",)
 
     def _desired(self) -> dict[str, ModelSpec]:
-        path = self.settings.registry_path
-        return default_registry() if path is None else load_registry(path)
+        return desired_models(self.settings)
 
     def _reload(self) -> None:
         try:

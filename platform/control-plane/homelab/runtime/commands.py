@@ -82,7 +82,7 @@ def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | No
 
     \b
     Creates each service's uv environment, runs the contracts' run.prepare steps (ov-server
-    builds the built-in tiny model), renders
+    builds jerry-tiny and converts jerry-chat once), renders
     .homelab/run/supervisord.conf from the contracts, starts supervisord, then starts the
     services in dependency order (backends, gateway, optimizer, tools), waiting for each
     health check. Idempotent: running healthy services are left alone.

@@ -5,7 +5,8 @@ clone in a private network namespace (the mesh gets the contract ports to itself
 What `up` and `down` may leave (expected state; anything else fails the test):
   - `.homelab/secrets.env`: the mesh's secrets, kept so the next `up` reuses them;
   - `.homelab/logs/`: the services' and supervisord's logs, for reading after the fact;
-  - `.homelab/models/`: the built-in jerry-tiny (ov-server's run.prepare), rebuilt only if missing;
+  - `.homelab/models/`: the built-in jerry-tiny and jerry-chat's converted IR (ov-server's
+    run.prepare), rebuilt only if missing;
   - `.homelab/run/supervisord.conf` and `.homelab/run/up.lock`: the last rendered config and the
     lock file `up`/`down` take (no process holds it after `down`);
   - `layer-gateway/litellm-orch/config/env.local`: written once by `up`, never overwritten;

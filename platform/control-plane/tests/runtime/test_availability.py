@@ -27,7 +27,8 @@ def test_real_mesh_paths_through_the_optimizer() -> None:
     rows = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": True, "optillm-proxy": True})))
     assert rows["jerry-tiny"] == ("up", "ov-server")
     assert rows["jerry-tiny-moa"] == ("up", "optillm-proxy -> jerry-tiny -> ov-server")
-    assert list(rows) == ["jerry-tiny", "jerry-tiny-moa", "jerry-tiny-re2", "jerry-tiny-bon"]
+    assert rows["jerry-chat"] == ("up", "ov-server")
+    assert list(rows) == ["jerry-chat", "jerry-tiny", "jerry-tiny-moa", "jerry-tiny-re2", "jerry-tiny-bon"]
 
 
 def test_real_mesh_what_is_down() -> None:
