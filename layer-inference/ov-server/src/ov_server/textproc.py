@@ -140,11 +140,8 @@ def parse_tool_calls(text: str, allowed: set[str], drop_cut_tail: bool = False) 
     calls: list[ParsedToolCall] = []
     if TOOL_OPEN in text:
         blocks = list(_TOOL_BLOCK.finditer(text))
-        if drop_cut_tail and blocks and not blocks[-1].group(0).endswith(TOOL_CLOSE):
-            text = text[: blocks[-1].start()]
-            blocks.pop()
-            if not blocks:
-                return text.strip() or None, []
+        if drop_cut_tail and len(blocks) > 1 and not blocks[-1].group(0).endswith(TOOL_CLOSE):
+            text = text[: blocks.pop().start()]
         for m in blocks:
             try:
                 obj = json.loads(m.group(1).strip())
