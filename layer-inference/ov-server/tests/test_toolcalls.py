@@ -57,7 +57,9 @@ def test_fold_without_tools_keeps_history_and_adds_no_tool_list():
             {"role": "tool", "tool_call_id": "c1", "content": "{}"}]
     out = fold_for_plain_template(msgs, None)
     assert [m["role"] for m in out] == ["user", "assistant", "user"]
-    assert out[1]["content"].startswith("Checking.\n<tool_call>")
+    assert out[1]["content"] == "Checking."  # no call to imitate in the answering turn
+    out = fold_for_plain_template([{**msgs[1], "content": None}, msgs[2]], None)
+    assert out == [{"role": "user", "content": "Result of topology:\n{}"}]
     assert "Tools:" not in json.dumps(out)
     assert fold_for_plain_template([{"role": "user", "content": "q"}], TOOLS)[0]["role"] == "system"
 

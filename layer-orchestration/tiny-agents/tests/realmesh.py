@@ -114,6 +114,11 @@ QUESTIONS: list[tuple[str, list[list[str]]]] = [
 ]
 
 
+# Every question's true answer is positive (everything runs): an answer that negates or echoes a
+# tool error is wrong even if it happens to contain the expected words.
+WRONG_IF = ["not ", "n't", "error", "unknown", "down"]
+
+
 def correct(answer: str, expected: list[list[str]]) -> bool:
     text = answer.lower()
-    return all(any(alt in text for alt in group) for group in expected)
+    return all(any(alt in text for alt in group) for group in expected) and not any(w in text for w in WRONG_IF)

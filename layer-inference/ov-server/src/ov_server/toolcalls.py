@@ -80,13 +80,20 @@ def _call_text(tc: dict[str, Any]) -> str:
 
 
 def fold_for_plain_template(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Messages that a template without tool support renders faithfully (see the module doc)."""
+    """Messages that a template without tool support renders faithfully (see the module doc).
+
+    Earlier calls are written out only while tools are offered: with none (the answering turn),
+    a small model shown its earlier calls answers with another one (as text, or a description of
+    it; both seen with SmolLM2-135M), so then only the results remain, each naming its tool.
+    """
     names = {tc["id"]: tc["function"]["name"] for m in messages for tc in m.get("tool_calls") or []}
     out: list[dict[str, Any]] = []
     for m in messages:
         if m["role"] == "assistant" and m.get("tool_calls"):
-            text = "\n".join(filter(None, [m.get("content") or "", *(_call_text(tc) for tc in m["tool_calls"])]))
-            out.append({"role": "assistant", "content": text})
+            calls = [_call_text(tc) for tc in m["tool_calls"]] if tools else []
+            text = "\n".join(filter(None, [m.get("content") or "", *calls]))
+            if text:
+                out.append({"role": "assistant", "content": text})
         elif m["role"] == "tool":
             name = names.get(m.get("tool_call_id") or "", "the tool")
             out.append({"role": "user", "content": f"Result of {name}:\n{m['content']}"})
