@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import agent_env, run_agent  # noqa: E402
-from realmesh import MODEL, QUESTIONS, correct, real_mesh  # noqa: E402
+from conftest import agent_env, run_agent
+from realmesh import MODEL, QUESTIONS, correct, real_mesh
 
 # The tool whose result answers each question (list_models and topology cover names and places).
 RIGHT_TOOL = ["service_health", "service_health", "service_health", "list_models", "list_models", "list_models",

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from .engine import Engine, Event, SamplingParams, Sequence, Tokens
 from .errors import APIError, bad_request, summarize_exception
 from .schemas import ChatCompletionRequest, NamedToolChoice
-from .toolcalls import ToolGrammar, tool_grammar
 from .textproc import (
     Detokenizer,
     ParsedToolCall,
@@ -25,6 +24,7 @@ from .textproc import (
     ToolStreamGate,
     parse_tool_calls,
 )
+from .toolcalls import ToolGrammar, tool_grammar
 
 Disconnected = Callable[[], Awaitable[bool]]
 

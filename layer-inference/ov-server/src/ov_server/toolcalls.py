@@ -61,8 +61,8 @@ def native_tool_support(chat_template: str) -> bool:
 
 
 def tools_system_text(tools: list[dict[str, Any]]) -> str:
-    lines = [f"You can call these tools. To call one, reply with {TOOL_OPEN}"
-             '{"name": <tool name>, "arguments": <arguments object>}' f"{TOOL_CLOSE}.", "Tools:"]
+    call = TOOL_OPEN + '{"name": <tool name>, "arguments": <arguments object>}' + TOOL_CLOSE
+    lines = [f"You can call these tools. To call one, reply with {call}.", "Tools:"]
     for t in tools:
         fn = t.get("function", t)
         lines.append(json.dumps({"name": fn["name"], "description": fn.get("description", ""),
