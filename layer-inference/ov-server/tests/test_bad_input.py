@@ -230,6 +230,9 @@ def test_schema_that_cannot_compile_is_a_400_and_nobody_else_notices(http, schem
     pid = engine_pid(http)
     cases = [({"response_format": json_schema_format(schema)}, "response_format"),
              ({"tools": [tool_with(schema)], "tool_choice": "required"}, "tools"),
+             ({"tools": [TOOL, tool_with(schema, "g")], "tool_choice": "required", "parallel_tool_calls": False},
+              "tools"),
+             ({"tools": [tool_with(schema)]}, "tools"),  # auto: calls are constrained too (structural tags)
              ({"tools": [tool_with(schema)], "tool_choice": {"type": "function", "function": {"name": "f"}}}, "tools")]
     for extra, param in cases:
         for stream in (False, True):

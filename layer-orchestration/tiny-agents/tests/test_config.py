@@ -178,7 +178,7 @@ def test_precedence_flag_agent_env_default(tmp_path):
     root = fake_repo(tmp_path)
     env = {"HOMELAB_REPO": str(root)}
     cfg = resolve(Options(), env)
-    assert (cfg.api_base, cfg.model, cfg.key_missing) == ("http://127.0.0.1:5000/v1", "jerry-tiny", True)
+    assert (cfg.api_base, cfg.model, cfg.key_missing) == ("http://127.0.0.1:5000/v1", "jerry-chat", True)
     assert [s.name for s in cfg.servers] == ["only-one"] and cfg.servers[0].cwd == root
     cfg = resolve(Options(), {**env, "TINYAGENTS_MODEL": "jerry-env", "TINYAGENTS_API_KEY": "sk-env"})
     assert (cfg.model, cfg.api_key) == ("jerry-env", "sk-env")

@@ -24,6 +24,7 @@ from .textproc import (
     ToolStreamGate,
     parse_tool_calls,
 )
+from .toolcalls import ToolGrammar, tool_grammar
 
 Disconnected = Callable[[], Awaitable[bool]]
 
@@ -92,18 +93,8 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
         fn = next(t.function for t in tools if t.function.name == forced_name)
         json_schema = json.dumps(fn.parameters or {"type": "object"})
         tool_mode = "forced"
-    elif choice == "required":
-        tool_mode = "required"
-        json_schema = json.dumps({
-            "anyOf": [
-                {"type": "object", "properties": {"name": {"const": t.function.name},
-                                                   "arguments": t.function.parameters or {"type": "object"}},
-                 "required": ["name", "arguments"], "additionalProperties": False}
-                for t in tools
-            ]
-        })
     else:
-        tool_mode = choice  # "auto" | "none"
+        tool_mode = choice  # "auto" | "required" | "none"
 
     if json_schema is None and req.response_format is not None and req.response_format.type != "text":
         if req.response_format.type == "json_object":
@@ -113,6 +104,12 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
             if rf is None or rf.schema_ is None:
                 raise bad_request("response_format.json_schema.schema is required", param="response_format")
             json_schema = json.dumps(rf.schema_)
+
+    grammar: ToolGrammar | None = None
+    if tool_mode == "required" or (tool_mode == "auto" and json_schema is None):
+        # `auto` with a response_format keeps that format; its calls are parsed after the fact.
+        grammar = tool_grammar(tool_mode, [(t.function.name, t.function.parameters) for t in tools],
+                               single=req.parallel_tool_calls is False)
 
     render_tools = [t.model_dump(exclude_none=True) for t in tools] if tools and tool_mode != "none" else None
     try:
@@ -159,6 +156,7 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
         frequency_penalty=float(req.frequency_penalty or 0.0),
         json_schema=json_schema,
         ignore_eos=ignore_eos,
+        tool_grammar=grammar,
     )
     return Plan(
         model=req.model, prompt_ids=prompt_ids, params=params, n=req.n or 1,
@@ -226,7 +224,10 @@ class Choice:
             self.tool_calls = [ParsedToolCall(self.plan.forced_name or "", args)]
             self.content = None
         elif mode in ("required", "auto"):
-            content, calls = parse_tool_calls(self.text, self.plan.tool_names)
+            # Under `required` the grammar allows only calls: a block cut by max_tokens is dropped,
+            # the complete ones before it stand (finish_reason stays "length").
+            cut = mode == "required" and self.finish_reason == "length"
+            content, calls = parse_tool_calls(self.text, self.plan.tool_names, drop_cut_tail=cut)
             self.tool_calls = calls
             self.content = content if calls else self.text
         else:

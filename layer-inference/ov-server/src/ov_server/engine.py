@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .errors import APIError
 from .registry import ModelSpec
+from .toolcalls import ToolGrammar
 
 
 @dataclass
@@ -34,6 +35,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     json_schema: str | None = None  # constrain the output to this JSON schema
     ignore_eos: bool = False
+    tool_grammar: ToolGrammar | None = None  # constrain tool calls (toolcalls.py); excludes json_schema
 
 
 @dataclass

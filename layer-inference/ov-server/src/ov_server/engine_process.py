@@ -35,6 +35,7 @@ from .model_files import resolve_model_path
 from .registry import ModelSpec
 from .tiny_model import MODEL_NAME as TINY_NAME
 from .tiny_model import build_tiny_model
+from .toolcalls import fold_for_plain_template, native_tool_support
 
 log = logging.getLogger("ov_server.engine")
 
@@ -134,6 +135,7 @@ class ProcessEngine:
             # The child wrote the tokenizer's IR (fast to read; see converted.py),
             # and read it without crashing: a corrupt file cannot take this process down.
             self._tok = ov_genai.Tokenizer(self.info["tokenizer_path"])
+            self._native_tools = native_tool_support(self._tok.chat_template)
             asyncio.run_coroutine_threadsafe(self._attach(parent_sock, chan.reader), loop).result(30)
         except BaseException:
             parent_sock.close()
@@ -184,6 +186,9 @@ class ProcessEngine:
 
     # -- tokenizer (this process) ------------------------------------------
     def render(self, messages: list[dict], tools: list[dict] | None) -> str:
+        if not self._native_tools:
+            # The template would drop the tools, the calls and the results: fold them into text.
+            messages, tools = fold_for_plain_template(messages, tools), None
         return self._tok.apply_chat_template(messages, add_generation_prompt=True, tools=tools or None)
 
     def encode(self, prompt: str) -> list[int]:

@@ -34,6 +34,7 @@ from .errors import summarize_exception
 from .grammar_check import GrammarCheck
 from .model_files import DEFAULT_CONTEXT, read_context_length
 from .registry import ModelSpec
+from .toolcalls import structural_tag
 
 log = logging.getLogger("ov_server.engine")
 
@@ -56,7 +57,10 @@ def generation_config(g: Any, p: SamplingParams) -> Any:
     # (and never allows it before a complete value, so the answer is not
     # empty); forbidding EOS once the value is complete leaves no allowed
     # token at all, and the sampler then emits garbage past the JSON.
-    structured = p.json_schema is not None
+    # A tool grammar in `auto` mode leaves free text (and EOS) allowed around calls, unless only
+    # one call may be made: then, as with a schema, nothing but EOS may follow it.
+    tg = p.tool_grammar
+    structured = p.json_schema is not None or (tg is not None and (tg.mode != "auto" or tg.single))
     c.min_new_tokens = 0 if structured else min(p.min_new_tokens, p.max_new_tokens)
     c.ignore_eos = p.ignore_eos and not structured
     if p.temperature > 0:
@@ -80,6 +84,10 @@ def generation_config(g: Any, p: SamplingParams) -> Any:
     if p.json_schema is not None:
         so = g.StructuredOutputConfig()
         so.json_schema = p.json_schema
+        c.structured_output_config = so
+    elif tg is not None:
+        so = g.StructuredOutputConfig()
+        so.structural_tags_config = structural_tag(g.StructuredOutputConfig, tg)
         c.structured_output_config = so
     return c
 

@@ -127,18 +127,22 @@ def _call_from_obj(obj: object, allowed: set[str]) -> ParsedToolCall | None:
     return ParsedToolCall(name, json.dumps(args, ensure_ascii=False))
 
 
-def parse_tool_calls(text: str, allowed: set[str]) -> tuple[str | None, list[ParsedToolCall]]:
+def parse_tool_calls(text: str, allowed: set[str], drop_cut_tail: bool = False) -> tuple[str | None, list[ParsedToolCall]]:
     """Split model output into (content, tool calls).
 
     Recognised: Hermes/Qwen `<tool_call>{"name":..,"arguments":..}</tool_call>`
     blocks (the built-in template's format), or a reply that is nothing but
     such a JSON object / a list of them (Llama-3 style). Anything that does not
     parse as a call to a declared tool stays plain text: the server never
-    invents a call the model did not make.
+    invents a call the model did not make. `drop_cut_tail`: a last block with
+    no closing tag (cut by max_tokens) is ignored instead of voiding the rest.
     """
     calls: list[ParsedToolCall] = []
     if TOOL_OPEN in text:
-        for m in _TOOL_BLOCK.finditer(text):
+        blocks = list(_TOOL_BLOCK.finditer(text))
+        if drop_cut_tail and len(blocks) > 1 and not blocks[-1].group(0).endswith(TOOL_CLOSE):
+            text = text[: blocks.pop().start()]
+        for m in blocks:
             try:
                 obj = json.loads(m.group(1).strip())
             except ValueError:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the SDKs (openai, mcp) load lazily: --help, config errors a
     from tiny_agents.toolbox import Toolbox, ToolOutcome
 
 EXAMPLES = """examples:
-  tiny-agents run "is jerry-tiny up, and where does it run?"
+  tiny-agents run "is jerry-chat up, and where does it run?"
   tiny-agents run --agent config/agent.json "summarise http://example.org"
   tiny-agents chat --transport http
   tiny-agents serve --host 127.0.0.1 --port 4030
@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--servers", type=_csv, help="only these registry servers (comma-separated)")
     common.add_argument("--allowed-tools", type=_csv, help="only these tools (comma-separated)")
     common.add_argument("--no-tools", action="store_true", help="no MCP servers at all")
-    common.add_argument("--model", help="logical model at the gateway (default TINYAGENTS_MODEL or jerry-tiny)")
+    common.add_argument("--model", help="logical model at the gateway (default TINYAGENTS_MODEL or jerry-chat)")
     common.add_argument("--gateway-url", help="the gateway's base URL (default: mesh/mesh.yaml)")
     common.add_argument("--repo", help="repository whose contracts describe the mesh (default HOMELAB_REPO or this checkout)")
     common.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="model calls per question (default 8)")

@@ -17,7 +17,7 @@ from tiny_agents.servers import ServerConfig
 if TYPE_CHECKING:
     import openai
 
-DEFAULT_MODEL = "jerry-tiny"
+DEFAULT_MODEL = "jerry-chat"
 DEFAULT_MAX_STEPS = 8
 
 

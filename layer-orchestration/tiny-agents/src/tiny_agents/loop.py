@@ -14,9 +14,28 @@ from tiny_agents.errors import AgentError
 from tiny_agents.toolbox import Toolbox, ToolOutcome
 
 DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful assistant in a home LLM mesh. Use the available tools when they help; "
+    "You are a helpful assistant in a home LLM mesh. Use the tools to look things up; "
     "a tool result that starts with ERROR explains why the tool failed. Answer concisely."
 )
+
+
+# Greedy decoding: a small model sampled at the backend's default temperature (1.0) wanders off
+# inside a tool call's string arguments until max_tokens cuts the call (seen with jerry-chat).
+TEMPERATURE = 0.0
+
+
+def tool_choice(step: int, max_steps: int, repeated: bool) -> str:
+    """What the model may do at `step` (1-based) when tools are offered.
+
+    Why a schedule: the default model is a 135M one (jerry-chat). Left to `auto` it rarely calls
+    a tool on its own and, once it has, tends to repeat the same call forever. So the first step
+    must call a tool (`required`; the backend constrains the output to a valid call), later steps
+    may (`auto`), and the last step, or the one after the model repeated a call it had already
+    made, must answer in text (`none`). Backends honour these with their OpenAI meaning.
+    """
+    if max_steps > 1 and (step == max_steps or repeated):
+        return "none"
+    return "required" if step == 1 and max_steps > 1 else "auto"
 
 
 @dataclass
@@ -57,9 +76,12 @@ class Agent:
         messages.append({"role": "user", "content": question})
         result = RunResult(answer="")
         tools = self.toolbox.openai_tools()
+        seen: set[tuple[str, str]] = set()
+        repeated = False
         for step in range(1, self.max_steps + 1):
             result.steps = step
-            content, calls = await self._complete(messages, tools)
+            choice = tool_choice(step, self.max_steps, repeated) if tools else None
+            content, calls = await self._complete(messages, tools, choice)
             assistant: dict[str, Any] = {"role": "assistant", "content": content or None}
             if calls:
                 assistant["tool_calls"] = [
@@ -69,6 +91,8 @@ class Agent:
             if not calls:
                 result.answer = content
                 return result
+            keys = {(c["name"], _canonical(c["arguments"])) for c in calls}
+            repeated, seen = keys <= seen, seen | keys
             for c in calls:
                 self.on_tool("call", {"name": c["name"], "arguments": c["arguments"]})
                 outcome = await self.toolbox.call(c["name"], c["arguments"])
@@ -80,10 +104,11 @@ class Agent:
         result.answer = content
         return result
 
-    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]):
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], choice: str | None):
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": TEMPERATURE}
         if tools:
-            kwargs["tools"] = tools
+            # One call per step: a small model asked for several repeats itself (see tool_choice).
+            kwargs.update(tools=tools, tool_choice=choice or "auto", parallel_tool_calls=False)
         try:
             if not self.stream:
                 resp = await self.client.chat.completions.create(**kwargs)
@@ -123,6 +148,13 @@ class Agent:
             raise AgentError(f"gateway unreachable at {self.client.base_url}: {exc}", code="gateway_unreachable") from None
         except openai.APIError as exc:  # e.g. an error event in the middle of a stream
             raise AgentError(f"gateway error: {exc}", code="gateway_error") from None
+
+
+def _canonical(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), sort_keys=True)
+    except ValueError:
+        return arguments
 
 
 def _gateway_message(exc: openai.APIStatusError) -> str:

@@ -1,0 +1,124 @@
+"""A mesh with nothing scripted: the REAL ov-server serving jerry-chat (SmolLM2-135M, from
+layer-inference/ov-server's own environment), the REAL LiteLLM gateway routing jerry-chat to it,
+the real mesh-status MCP server, and a fake checkout whose contracts describe exactly these
+processes (so mesh-status reports on what really runs). Used by test_agent_real_model.py and
+bench/bench_agent.py. Loopback only, free ports only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import yaml
+from conftest import GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, spec, stop, tool_python, wait_http
+
+MODEL = "jerry-chat"
+OV_SERVER = REPO / "layer-inference" / "ov-server"
+MESH_TOOLS = {"list_models", "service_health", "topology"}
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV" and not k.startswith("OV_SERVER_")}
+    env.update({"CI": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True",
+                "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"})
+    return env
+
+
+def _start(stack: ExitStack, argv: list[str], log: Path, cwd: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+    stack.callback(stop, proc)
+    return proc
+
+
+@contextmanager
+def real_mesh(work: Path) -> Iterator[Mesh]:
+    with ExitStack() as stack:
+        ov_port, gw_port = free_port(), free_port()
+        (work / "models.yaml").write_text(f"models:\n  {MODEL}:\n    builtin: {MODEL}\n")
+        (work / "ov-server.env").write_text(f"OV_SERVER_MODEL_DIR={work / 'models'}\n"
+                                            f"OV_SERVER_REGISTRY={work / 'models.yaml'}\n")
+        ov_log = work / "ov-server.log"
+        ov = _start(stack, ["uv", "run", "--frozen", "--project", str(OV_SERVER), "ov-server", "serve", "--host",
+                            "127.0.0.1", "--port", str(ov_port), "--env-file", str(work / "ov-server.env")],
+                    ov_log, work)
+        (work / "litellm.yaml").write_text(yaml.safe_dump({
+            "model_list": [{"model_name": MODEL, "litellm_params": {
+                "model": f"openai/{MODEL}", "api_base": f"http://127.0.0.1:{ov_port}/v1", "api_key": "none"}}],
+            "litellm_settings": {"drop_params": True, "num_retries": 0, "request_timeout": 300},
+            "router_settings": {"num_retries": 0},
+            "general_settings": {"master_key": MASTER_KEY},
+        }))
+        gw_log = work / "litellm.log"
+        gw = _start(stack, ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config",
+                            str(work / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(gw_port)], gw_log, work)
+        # First runs sync the environments (minutes on a clean machine); jerry-chat loads in seconds.
+        wait_http(f"http://127.0.0.1:{ov_port}/health", ov, 600, ov_log)
+        wait_http(f"http://127.0.0.1:{gw_port}/health/liveliness", gw, 600, gw_log)
+
+        root = work / "repo"
+        gateway_url = f"http://127.0.0.1:{gw_port}/v1"
+        (root / "mesh").mkdir(parents=True)
+        (root / "mesh" / "mesh.yaml").write_text(yaml.safe_dump({
+            "name": "testmesh", "gateway": {"service": "litellm-orch", "public_base_url": gateway_url},
+            "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}]}))
+        spec(root / "layer-gateway" / "litellm-orch", f"""
+            name: litellm-orch
+            kind: gateway
+            host: local
+            bind: 127.0.0.1
+            port: {gw_port}
+            health: {{path: /health/liveliness}}
+            run: {{command: [x]}}
+            """)
+        spec(root / "layer-inference" / "ov-server", f"""
+            name: ov-server
+            kind: backend
+            host: local
+            bind: 127.0.0.1
+            port: {ov_port}
+            health: {{path: /health}}
+            run: {{command: [x]}}
+            models: [{{name: {MODEL}, upstream_id: {MODEL}}}]
+            """)
+        registry = root / "layer-tools" / "registry.yaml"
+        registry.parent.mkdir()
+        registry.write_text(yaml.safe_dump({"servers": {
+            "mesh-status": {"purpose": "the mesh", "transport": "streamable-http", "host": "local",
+                            "url": "http://127.0.0.1:9/mcp", "port": 9,
+                            "stdio": {"command": tool_python("mesh-status"),
+                                      "args": ["-m", "mesh_status.cli", "--transport", "stdio"],
+                                      "env": {"HOMELAB_REPO": str(root)}}}}}))
+        yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", registry)
+
+
+# Questions about the mesh a user would ask, each with what a correct answer must say (lower-case
+# substrings, any one of each inner list): checked by the bench only; the test asserts invariants.
+QUESTIONS: list[tuple[str, list[list[str]]]] = [
+    ("is jerry-chat up?", [["yes", "is up", "healthy", "running"]]),
+    ("Is the ov-server service healthy?", [["yes", "healthy", "is up"]]),
+    ("Is the gateway up?", [["yes", "healthy", "is up"]]),
+    ("Which models does the gateway serve?", [["jerry-chat"]]),
+    ("Which service serves jerry-chat?", [["ov-server"]]),
+    ("On which host does jerry-chat run?", [["local", "127.0.0.1"]]),
+    ("What is the name of this mesh?", [["testmesh"]]),
+    ("Which services run in the mesh?", [["ov-server"], ["litellm-orch"]]),
+    ("What address does the host local have?", [["127.0.0.1"]]),
+    ("Which service is the gateway?", [["litellm-orch"]]),
+    ("List the hosts of the mesh.", [["local"]]),
+    ("Is litellm-orch healthy?", [["yes", "healthy", "is up"]]),
+]
+
+
+# Every question's true answer is positive (everything runs): an answer that negates or echoes a
+# tool error is wrong even if it happens to contain the expected words.
+WRONG_IF = ["not ", "n't", "error", "unknown", "down"]
+
+
+def correct(answer: str, expected: list[list[str]]) -> bool:
+    text = answer.lower()
+    return all(any(alt in text for alt in group) for group in expected) and not any(w in text for w in WRONG_IF)
