@@ -12,6 +12,9 @@ import yaml
 
 ROUTER = procs.SERVICE / "config" / "router.yaml"
 EXPECTED_MODEL_LIST = [
+    {"model_name": "jerry-chat", "litellm_params": {
+        "model": "openai/jerry-chat", "api_base": "http://127.0.0.1:4010/v1",
+        "api_key": "os.environ/OV_SERVER_API_KEY"}},
     {"model_name": "jerry-tiny", "litellm_params": {
         "model": "openai/jerry-tiny", "api_base": "http://127.0.0.1:4010/v1",
         "api_key": "os.environ/OV_SERVER_API_KEY"}},

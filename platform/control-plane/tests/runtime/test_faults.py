@@ -162,9 +162,11 @@ def test_up_real_mesh(real_mesh: RealMesh) -> None:
     result = real_mesh.run("up", *ONLY)
     assert result.exit_code == 0, result.output
     assert "litellm-orch  healthy" in result.stdout
-    # ov-server's contract run.prepare wrote jerry-tiny where the runtime points OV_SERVER_MODEL_DIR.
-    assert "prepare  ov-server: uv run ov-server build-tiny-model" in result.stdout
+    # ov-server's contract run.prepare wrote jerry-tiny and converted jerry-chat's GGUF where the
+    # runtime points OV_SERVER_MODEL_DIR.
+    assert "prepare  ov-server: uv run ov-server prepare" in result.stdout
     assert (real_mesh.root / ".homelab/models/jerry-tiny.gguf").is_file()
+    assert list((real_mesh.root / ".homelab/models/converted").glob("*/manifest.json"))
     secrets_env = real_mesh.root / ".homelab/secrets.env"
     real_mesh.key = dict(line.split("=", 1) for line in secrets_env.read_text().splitlines()
                          if "=" in line and not line.startswith("#"))["LITELLM_MASTER_KEY"]
