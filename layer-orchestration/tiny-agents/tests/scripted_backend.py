@@ -26,6 +26,14 @@ def _tool_messages(messages: list[dict[str, Any]]) -> list[str]:
     return [m.get("content") or "" for m in messages if m.get("role") == "tool"]
 
 
+def _json_of(text: str) -> Any:
+    """The JSON of a tool result: the whole text, or what follows a one-line summary (mesh-status)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(text.split("\n", 1)[1])
+
+
 def _question(messages: list[dict[str, Any]]) -> str:
     """The latest user message: in interactive mode earlier questions stay in the history."""
     return next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
@@ -38,16 +46,16 @@ def _current_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _answer_mesh(messages):
     models_json, health_json = _tool_messages(messages)[-2:]
-    models = json.loads(models_json)["result"]
+    models = _json_of(models_json)
     tiny = next(m for m in models if m["name"] == "jerry-tiny")
-    health = json.loads(health_json)["result"][0]
+    health = _json_of(health_json)[0]
     state = "up" if health["healthy"] else "down"
     return (f"jerry-tiny is {state}: it is served by {tiny['service']} on host {tiny['host']} "
             f"at {tiny['address']}:{tiny['port']}.")
 
 
 def _answer_fetch(messages):
-    page = json.loads(_tool_messages(messages)[-1])
+    page = _json_of(_tool_messages(messages)[-1])
     marker = re.search(r"Pelican-unique-marker-\d+", page["text"])
     return f"The page '{page['title']}' mentions {marker.group(0) if marker else 'nothing special'}."
 

@@ -115,3 +115,45 @@ def test_homelab_repo_env_wins(tmp_path):
     assert find_root({"HOMELAB_REPO": str(tmp_path)}) == tmp_path
     with pytest.raises(ContractsError, match="mesh.yaml"):
         load(tmp_path)
+
+
+def summary(result) -> str:
+    """The plain-language first text block; the second is the rows as JSON (== structuredContent)."""
+    assert not result.is_error, result.content[0].text
+    assert len(result.content) == 2
+    import json
+    data = result.structured_content
+    assert json.loads(result.content[1].text) == (data["result"] if list(data) == ["result"] else data)
+    return result.content[0].text
+
+
+async def test_results_open_with_a_sentence_that_answers(fake_repo, probe_port):
+    server = server_for(fake_repo)
+    gw = summary(await call(server, "service_health", service="gateway"))
+    assert gw.startswith("The gateway is up: it is gw (the gateway, host local), which is up (")
+    assert f"http://127.0.0.1:{probe_port}/ok answered 200 in " in gw
+    small = summary(await call(server, "service_health", service="jerry-small"))
+    assert small.startswith("jerry-small is DOWN: it is be (serves jerry-big, jerry-small, host local)")
+    assert "expected status 200, got 503" in small
+    every = summary(await call(server, "service_health"))
+    assert every.startswith("4 of 5 services DOWN: ") and "tool (host local) is DOWN (optional)" in every
+    models = summary(await call(server, "list_models"))
+    assert models.startswith("The gateway gw serves 4 models: jerry-big (served by be on host local at 127.0.0.1:")
+    assert "jerry-small-moa (moa over jerry-small, via opt on host local" in models
+    topo = summary(await call(server, "topology"))
+    assert topo.startswith("The mesh is named testmesh. It has 2 hosts: local (address 127.0.0.1, role everything); "
+                           "nas (address 192.0.2.10, role storage box). The gateway is the service gw")
+    assert "6 services: be (backend, host local, http://127.0.0.1:" in topo and "cli (client, host local)" in topo
+
+
+async def test_health_schema_lists_the_names_it_accepts(fake_repo):
+    """A client constraining arguments to the schema (ov-server) can only send a valid name."""
+    async with Client(server_for(fake_repo)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        prop = tools["service_health"].input_schema["properties"]["service"]
+        names = prop["anyOf"][0]["enum"]
+        assert set(names) == {"gw", "be", "opt", "tool", "gone", "jerry-small", "jerry-big", "jerry-small-moa",
+                              "jerry-gone", "gateway"}
+        (fake_repo / "layer-inference" / "gone" / "SERVICE_SPEC.md").unlink()  # re-read on every listing
+        prop = {t.name: t for t in (await client.list_tools()).tools}["service_health"].input_schema
+        assert "gone" not in prop["properties"]["service"]["anyOf"][0]["enum"]

@@ -38,6 +38,15 @@ def tool_choice(step: int, max_steps: int, repeated: bool) -> str:
     return "required" if step == 1 and max_steps > 1 else "auto"
 
 
+def answer_request(question: str) -> dict[str, Any]:
+    """The last message of the answering step (tool_choice none), sent but not kept in the history.
+
+    Why: a small model shown only tool results repeats them (JSON and all) instead of answering;
+    asking again, right before it writes, with the user's own question, makes it answer that
+    question. The question is quoted as the user wrote it."""
+    return {"role": "user", "content": f"Using the tool results above, answer in one sentence: {question}"}
+
+
 @dataclass
 class RunResult:
     answer: str
@@ -81,7 +90,8 @@ class Agent:
         for step in range(1, self.max_steps + 1):
             result.steps = step
             choice = tool_choice(step, self.max_steps, repeated) if tools else None
-            content, calls = await self._complete(messages, tools, choice)
+            sent = messages + [answer_request(question)] if choice == "none" and result.tool_calls else messages
+            content, calls = await self._complete(sent, tools, choice)
             assistant: dict[str, Any] = {"role": "assistant", "content": content or None}
             if calls:
                 assistant["tool_calls"] = [

@@ -61,10 +61,14 @@ def describe_exception(exc: BaseException) -> str:
 
 
 def result_text(result: Any) -> str:
-    """Model-facing text of a CallToolResult: structured content as JSON when present."""
-    if getattr(result, "structured_content", None) is not None and not result.is_error:
-        return json.dumps(result.structured_content, ensure_ascii=False)
+    """Model-facing text of a CallToolResult: its text content, as the server wrote it.
+
+    The text, not structuredContent: servers may open it with a plain-language summary (mesh-status
+    does), which a small model can repeat as an answer where it cannot read JSON; MCP asks servers
+    to put the structured data in the text as well. Structured content as JSON only without text."""
     parts = [getattr(c, "text", None) or f"[{getattr(c, 'type', 'content')}]" for c in result.content or []]
+    if not parts and getattr(result, "structured_content", None) is not None:
+        return json.dumps(result.structured_content, ensure_ascii=False)
     return "\n".join(parts)
 
 
