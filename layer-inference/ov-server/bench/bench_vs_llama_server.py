@@ -81,24 +81,34 @@ class Figures:
     chunks_per_128: list[float] = field(default_factory=list)
     c8: list[float] = field(default_factory=list)  # per run
     rss_mb: list[float] = field(default_factory=list)  # after each run
+    rss_parts: list[str] = field(default_factory=list)  # per process, after each run
 
 
 # ---------------------------------------------------------------- processes
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants (shared pages counted per process)."""
-    total, todo = 0, [pid]
+def tree_rss(pid: int) -> list[tuple[str, float]]:
+    """(process name, RSS MiB) for a process and all its descendants."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+            what = next((c.decode() for c in cmd if c.startswith(b"ov_server.")), status["Name"].strip())
+            out.append((what, int(status["VmRSS"].split()[0]) / 1024))
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
+        except (FileNotFoundError, ProcessLookupError, KeyError):
             continue
-    return total / 1024
+    return out
+
+
+def tree_rss_mb(pid: int, parts: list[str] | None = None) -> float:
+    """Sum of RSS over the tree (shared pages counted per process); `parts` gets 'name N'."""
+    tree = tree_rss(pid)
+    if parts is not None:
+        parts.append(" + ".join(f"{name} {mb:.0f}" for name, mb in tree))
+    return sum(mb for _, mb in tree)
 
 
 def wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -300,7 +310,7 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
                 srv = servers[engine]
                 rate, _, _ = asyncio.run(serve_round(srv.base, name, SLOTS, args.requests, tokens, 0))  # type: ignore[attr-defined]
                 figs[engine].c8.append(rate)
-                figs[engine].rss_mb.append(tree_rss_mb(srv.proc.pid))  # type: ignore[attr-defined]
+                figs[engine].rss_mb.append(tree_rss_mb(srv.proc.pid, figs[engine].rss_parts))  # type: ignore[attr-defined]
             figs["LLMPipeline"].rss_mb.append(tree_rss_mb(os.getpid()))
     finally:
         for srv in servers.values():
@@ -337,6 +347,7 @@ def report(title: str, figs: dict[str, Figures], tokens: int) -> None:
     row("chunks per 128 tokens", lambda f: med(f.chunks_per_128), ".0f", ratio=False)
     row("RSS after run 1 (MiB)", lambda f: f.rss_mb[0], ".0f", note="LLMPipeline: the bench process")
     row("RSS after run 2 (MiB)", lambda f: f.rss_mb[1], ".0f")
+    print(f"{'  ov-server RSS by process':<28}{ov.rss_parts[-1]} (MiB, after run 2)")
     row("load, first start (s)", lambda f: f.load[0], ".2f", note="server: spawn to /health 200")
     row("load, second start (s)", lambda f: f.load[1], ".2f")
 
