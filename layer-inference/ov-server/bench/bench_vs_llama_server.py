@@ -153,7 +153,7 @@ class OvServer:
     def __init__(self, workdir: Path, registry: Path | None) -> None:
         self._s = start_server(workdir, {"OV_SERVER_REGISTRY": str(registry)} if registry else None)
         wait_healthy(self._s.base, self._s.proc, self._s.log)
-        self.base, self.proc = self._s.base, self._s.proc
+        self.base, self.proc, self.log = self._s.base, self._s.proc, self._s.log
 
     def stop(self) -> None:
         stop_server(self._s)
@@ -202,7 +202,9 @@ async def one_token(client: httpx.AsyncClient, model: str) -> float:
 async def serve_round(base: str, model: str, conc: int, per_client: int, tokens: int,
                       probes: int) -> tuple[float, list[Sample], list[float]]:
     """(aggregate tokens/s, samples, one-token latencies) for `conc` clients."""
-    limits = httpx.Limits(max_connections=conc + 2)
+    # llama-server (cpp-httplib) closes idle connections after 5 s, httpx's pool keeps them 5 s:
+    # a reused connection can be closed under the request ("Server disconnected"). Expire first.
+    limits = httpx.Limits(max_connections=conc + 2, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base, timeout=900, limits=limits) as client:
         await one_stream(client, model, 8)  # warm-up (connection, first-request paths)
         ones = [await one_token(client, model) for _ in range(probes)]
@@ -309,6 +311,14 @@ class InProcessChild:
 ENGINES = ("ov-server", "llama-server", "LLMPipeline")
 
 
+def served(engine: str, srv, model: str, conc: int, per_client: int, tokens: int, probes: int):
+    """serve_round, naming the engine and quoting its log when a request fails."""
+    try:
+        return asyncio.run(serve_round(srv.base, model, conc, per_client, tokens, probes))
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"{engine} at c{conc}: {exc!r}\n{srv.log.read_text()[-2000:]}") from None
+
+
 def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, workdir: Path,
                 llama_bin: Path, args: argparse.Namespace) -> dict[str, Figures]:
     figs = {e: Figures() for e in ENGINES}
@@ -341,15 +351,15 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
                         samples = [inproc.call("run", tokens) for _ in range(args.requests)]
                         rate = sum(s.tokens for s in samples) / sum(s.seconds for s in samples)
                     else:
-                        rate, samples, ones = asyncio.run(serve_round(
-                            servers[engine].base, name, 1, args.requests, tokens, args.probes))  # type: ignore[attr-defined]
+                        rate, samples, ones = served(engine, servers[engine], name, 1, args.requests, tokens,
+                                                     args.probes)
                         f.one_token += ones
                     f.c1.append(rate)
                     f.ttft += [s.ttft for s in samples]
                     f.chunks_per_128 += [s.chunks * 128 / s.tokens for s in samples]
             for engine in ("ov-server", "llama-server"):
                 srv = servers[engine]
-                rate, _, _ = asyncio.run(serve_round(srv.base, name, SLOTS, args.requests, tokens, 0))  # type: ignore[attr-defined]
+                rate, _, _ = served(engine, srv, name, SLOTS, args.requests, tokens, 0)
                 figs[engine].c8.append(rate)
                 figs[engine].rss_mb.append(tree_rss_mb(srv.proc.pid, figs[engine].rss_parts))  # type: ignore[attr-defined]
             figs["LLMPipeline"].rss_mb.append(inproc.call("rss"))
@@ -437,6 +447,7 @@ def main() -> int:
             gguf = build_tiny_model(tmp / "models")
             figs = bench_model("jerry-tiny", gguf, builtin_spec(), None, tmp / "tiny", llama_bin, args)
             results.append((f"jerry-tiny (built-in, {gguf.stat().st_size // 1024} KiB)", figs))
+            report(*results[-1], args.tokens)
         if "1024x8" in wanted:
             shape = Shape(hidden=1024, layers=8, ffn=2048)
             name = "jerry-bench-1024x8"
@@ -446,6 +457,7 @@ def main() -> int:
             reg.write_text(f"models:\n  {name}:\n    path: {gguf}\n")
             figs = bench_model(name, gguf, spec, reg, tmp / "1024x8", llama_bin, args)
             results.append((f"synthetic {name} ({gguf.stat().st_size // 2**20} MiB, F16)", figs))
+            report(*results[-1], args.tokens)
         if smollm2 is not None:
             name = "jerry-chat"
             spec = ModelSpec(path=str(smollm2), default_max_tokens=args.tokens)
@@ -453,11 +465,12 @@ def main() -> int:
             reg.write_text(f"models:\n  {name}:\n    path: {smollm2}\n")
             figs = bench_model(name, smollm2, spec, reg, tmp / "smollm2", llama_bin, args)
             results.append((f"SmolLM2-135M-Instruct Q4_1 ({smollm2.stat().st_size // 2**20} MiB)", figs))
+            report(*results[-1], args.tokens)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
-          f"llama-server: {llama_bin}; medians within this run only")
+          f"llama-server: {llama_bin}; medians within this run only; all models again:")
     for title, figs in results:
         report(title, figs, args.tokens)
     return 0
