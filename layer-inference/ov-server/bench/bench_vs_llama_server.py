@@ -82,6 +82,7 @@ class Figures:
     c8: list[float] = field(default_factory=list)  # per run
     rss_mb: list[float] = field(default_factory=list)  # after each run
     rss_parts: list[str] = field(default_factory=list)  # per process, after each run
+    retries: int = 0
 
 
 # ---------------------------------------------------------------- processes
@@ -167,7 +168,21 @@ def timed_start(factory: Callable[[], object]) -> tuple[object, float]:
 
 # ---------------------------------------------------------------- HTTP client
 
+RETRIES: dict[str, int] = {}  # base URL -> requests retried after a close before any response
+
+
 async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> Sample:
+    """One streamed request; retried once when the connection closes before any response
+    (should not happen with fresh connections; counted and printed, not hidden)."""
+    try:
+        return await _one_stream(client, model, tokens)
+    except httpx.RemoteProtocolError:
+        key = str(client.base_url)
+        RETRIES[key] = RETRIES.get(key, 0) + 1
+        return await _one_stream(client, model, tokens)
+
+
+async def _one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> Sample:
     # ignore_eos: the random models end their answers by themselves; every
     # engine must produce exactly `tokens` tokens. Both servers accept it.
     body = {"model": model, "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
@@ -202,9 +217,11 @@ async def one_token(client: httpx.AsyncClient, model: str) -> float:
 async def serve_round(base: str, model: str, conc: int, per_client: int, tokens: int,
                       probes: int) -> tuple[float, list[Sample], list[float]]:
     """(aggregate tokens/s, samples, one-token latencies) for `conc` clients."""
-    # llama-server (cpp-httplib) closes idle connections after 5 s, httpx's pool keeps them 5 s:
-    # a reused connection can be closed under the request ("Server disconnected"). Expire first.
-    limits = httpx.Limits(max_connections=conc + 2, keepalive_expiry=2.0)
+    # A new connection per request, for both servers: llama-server (cpp-httplib) closes
+    # connections after a stream or 5 s idle, and a request sent on one it is closing fails
+    # with "Server disconnected without sending a response" (seen at c1 and c8). A loopback
+    # connect costs ~0.1 ms, paid alike by both servers and inside their TTFT.
+    limits = httpx.Limits(max_connections=conc + 2, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=base, timeout=900, limits=limits) as client:
         await one_stream(client, model, 8)  # warm-up (connection, first-request paths)
         ones = [await one_token(client, model) for _ in range(probes)]
@@ -363,6 +380,8 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
                 figs[engine].c8.append(rate)
                 figs[engine].rss_mb.append(tree_rss_mb(srv.proc.pid, figs[engine].rss_parts))  # type: ignore[attr-defined]
             figs["LLMPipeline"].rss_mb.append(inproc.call("rss"))
+        for engine, srv in servers.items():
+            figs[engine].retries = RETRIES.get(srv.base.rstrip("/") + "/", 0) + RETRIES.get(srv.base, 0)
     finally:
         for srv in (*servers.values(), inproc):
             srv.stop()  # type: ignore[attr-defined]
@@ -399,6 +418,9 @@ def report(title: str, figs: dict[str, Figures], tokens: int) -> None:
     row("RSS after run 1 (MiB)", lambda f: f.rss_mb[0], ".0f", note="whole process tree")
     row("RSS after run 2 (MiB)", lambda f: f.rss_mb[1], ".0f")
     print(f"{'  ov-server RSS by process':<28}{ov.rss_parts[-1]} (MiB, after run 2)")
+    if ov.retries or ll.retries:
+        print(f"{'  retried requests':<28}ov-server {ov.retries}, llama-server {ll.retries} "
+              "(connection closed before any response)")
     row("load, first start (s)", lambda f: f.load[0], ".2f", note="servers: spawn to /health 200;")
     row("load, second start (s)", lambda f: f.load[1], ".2f", note="LLMPipeline: its constructor")
 
