@@ -345,23 +345,27 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
     figs = {e: Figures() for e in ENGINES}
     tokens = args.tokens
 
-    # Load: two starts each; the second one is kept for the measurements.
-    servers: dict[str, object] = {}
-    for attempt in (0, 1):
-        ov_dir = workdir / f"ov-{attempt}"
-        ov, dt = timed_start(lambda: OvServer(ov_dir, registry))  # noqa: B023 (called at once)
-        figs["ov-server"].load.append(dt)
-        ll, dt = timed_start(lambda: LlamaServer(llama_bin, gguf, workdir))
-        figs["llama-server"].load.append(dt)
-        ip = InProcessChild(gguf, dict(spec.properties))
-        figs["LLMPipeline"].load.append(ip.load_s)
-        if attempt == 0:
-            for obj in (ov, ll, ip):
-                obj.stop()  # type: ignore[attr-defined]
-        servers = {"ov-server": ov, "llama-server": ll}
-    inproc = ip
-    inproc.call("run", 8)  # warm-up
+    # Load: two starts each; the second one is kept for the measurements. `live` holds
+    # whatever is running, so a failure anywhere stops it all (no stray servers).
+    live: list = []
     try:
+        for attempt in (0, 1):
+            ov_dir = workdir / f"ov-{attempt}"
+            ov, dt = timed_start(lambda: OvServer(ov_dir, registry))  # noqa: B023 (called at once)
+            live.append(ov)
+            figs["ov-server"].load.append(dt)
+            ll, dt = timed_start(lambda: LlamaServer(llama_bin, gguf, workdir))
+            live.append(ll)
+            figs["llama-server"].load.append(dt)
+            ip = InProcessChild(gguf, dict(spec.properties))
+            live.append(ip)
+            figs["LLMPipeline"].load.append(ip.load_s)
+            if attempt == 0:
+                while live:
+                    live.pop().stop()
+        servers = {"ov-server": ov, "llama-server": ll}
+        inproc = ip
+        inproc.call("run", 8)  # warm-up
         for run in (0, 1):
             for rnd in range(args.rounds):
                 order = ENGINES[rnd % 3:] + ENGINES[:rnd % 3]  # rotate who goes first
@@ -387,8 +391,8 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
         for engine, srv in servers.items():
             figs[engine].retries = RETRIES.get(srv.base.rstrip("/") + "/", 0) + RETRIES.get(srv.base, 0)
     finally:
-        for srv in (*servers.values(), inproc):
-            srv.stop()  # type: ignore[attr-defined]
+        for obj in live:
+            obj.stop()
     return figs
 
 
