@@ -30,6 +30,10 @@ from .settings import CONFIG_ENV, GatewaySettings, SettingsError
 # Below supervisord's stopwaitsecs (15) and the unit's TimeoutStopSec (20): in-flight requests get
 # this long to finish on SIGTERM before the process manager's SIGKILL.
 GRACEFUL_SHUTDOWN_S = 10
+# Idle client connections stay open longer than clients keep them pooled (httpx, hence the openai
+# SDK: 5 s; uvicorn's own default is also 5 s): when both expire together a client can send on a
+# connection the gateway is closing and see a reset (seen in the soak test).
+KEEP_ALIVE_S = 75
 # LiteLLM's CLI default for --api_version, part of the worker config it saves.
 _AZURE_API_VERSION = "2025-02-01-preview"
 
@@ -124,7 +128,7 @@ def _run(host: str, port: int, workers: int) -> int:
     log_level = os.environ.get("LITELLM_LOG", "ERROR").lower()
     config = uvicorn.Config(
         "litellm_orch.app:create_app", factory=True, host=host, port=port, workers=workers, loop="uvloop",
-        server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, timeout_keep_alive=KEEP_ALIVE_S,
         log_level=log_level if log_level in ("critical", "error", "warning", "info", "debug") else "error",
     )
     try:
