@@ -147,8 +147,8 @@ def plan_request(req: ChatCompletionRequest, engine: Engine) -> Plan:
         raise bad_request("stop strings must not be empty", param="stop")
     params = SamplingParams(
         max_new_tokens=max_tokens,
-        temperature=1.0 if req.temperature is None else float(req.temperature),
-        top_p=1.0 if req.top_p is None else float(req.top_p),
+        temperature=engine.spec.temperature if req.temperature is None else float(req.temperature),
+        top_p=engine.spec.top_p if req.top_p is None else float(req.top_p),
         seed=req.seed,
         min_new_tokens=min_new,
         stop=stops,

@@ -55,6 +55,10 @@ class ModelSpec(BaseModel):
     default_max_tokens: int = Field(256, ge=1)
     min_new_tokens: int = Field(0, ge=0)
     ignore_eos: bool = Field(False, description="default for requests: generate until max_tokens/stop")
+    # Sampling defaults for requests that send none (OpenAI's are 1.0, too hot for a small model:
+    # chat UIs such as Open WebUI send no temperature).
+    temperature: float = Field(1.0, ge=0, le=2, description="default temperature for requests that send none")
+    top_p: float = Field(1.0, gt=0, le=1, description="default top_p for requests that send none")
     scheduler: SchedulerOptions = SchedulerOptions()
     properties: dict[str, Any] = Field(default_factory=dict)
 
@@ -86,10 +90,13 @@ def builtin_spec(name: str = TINY_NAME) -> ModelSpec:
 
     jerry-chat (SmolLM2-135M) takes the same properties for the same reasons (one f32 thread ran
     it at ~60 tokens/s here, as fast as two threads, leaving a core to the rest); 128 tokens by
-    default because a 135M model loops on long answers. Its context length is the GGUF's.
+    default because a 135M model loops on long answers. Its context length is the GGUF's. Sampling
+    defaults are the model card's (temperature 0.2, top_p 0.9): at OpenAI's 1.0 its "hello" in Open
+    WebUI (which sends no temperature) was a page of invented words.
     """
     if name == CHAT_NAME:
-        return ModelSpec(builtin=CHAT_NAME, default_max_tokens=128, properties=dict(SAFE_PROPERTIES))
+        return ModelSpec(builtin=CHAT_NAME, default_max_tokens=128, temperature=0.2, top_p=0.9,
+                         properties=dict(SAFE_PROPERTIES))
     return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3, properties=dict(SAFE_PROPERTIES))
 
 
