@@ -18,6 +18,7 @@ from conftest import GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, spec, stop,
 MODEL = "jerry-chat"
 OV_SERVER = REPO / "layer-inference" / "ov-server"
 MESH_TOOLS = {"list_models", "service_health", "topology"}
+DEFAULT_TOOLS = MESH_TOOLS | {"fetch"}  # every server of the registry (no --servers)
 
 
 def _env() -> dict[str, str]:
@@ -92,7 +93,12 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
                             "url": "http://127.0.0.1:9/mcp", "port": 9,
                             "stdio": {"command": tool_python("mesh-status"),
                                       "args": ["-m", "mesh_status.cli", "--transport", "stdio"],
-                                      "env": {"HOMELAB_REPO": str(root)}}}}}))
+                                      "env": {"HOMELAB_REPO": str(root)}}},
+            # web-fetch as the default registry lists it (after mesh-status), its network cut.
+            "web-fetch": {"purpose": "a web page as text", "transport": "streamable-http", "host": "local",
+                          "url": "http://127.0.0.1:9/mcp", "port": 9,
+                          "stdio": {"command": tool_python("web-fetch"),
+                                    "args": [str(Path(__file__).with_name("offline_web_fetch.py"))]}}}}))
         yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", registry)
 
 
