@@ -40,8 +40,9 @@ def test_fold_puts_tools_calls_and_results_into_text():
             {"role": "tool", "tool_call_id": "c1", "content": '[{"healthy": true}]'}]
     out = fold_for_plain_template(msgs, TOOLS)
     assert [m["role"] for m in out] == ["system", "user", "assistant", "user"]
-    assert out[0]["content"].startswith("Be brief.\n\n") and '"name": "service_health"' in out[0]["content"]
-    assert '"name": "topology"' in out[0]["content"] and "<tool_call>" in out[0]["content"]
+    assert out[0]["content"].startswith("Be brief.\n\n") 
+    assert "- service_health(service: optional string): health" in out[0]["content"]
+    assert "- topology(): " in out[0]["content"] and "<tool_call>" in out[0]["content"]
     # The assistant's call is written in the very format the model is asked to use, and parses back.
     content, calls = parse_tool_calls(out[2]["content"], {"service_health"})
     assert content is None and calls[0].name == "service_health"
@@ -62,6 +63,19 @@ def test_fold_without_tools_keeps_history_and_adds_no_tool_list():
     assert out == [{"role": "user", "content": "Result of topology:\n{}"}]
     assert "Tools:" not in json.dumps(out)
     assert fold_for_plain_template([{"role": "user", "content": "q"}], TOOLS)[0]["role"] == "system"
+
+
+def test_tool_list_is_one_line_per_tool_without_schema_noise():
+    text = fold_for_plain_template([{"role": "user", "content": "q"}], [
+        {"type": "function", "function": {"name": "fetch", "description": "Fetch a URL.\n\n        Refuses much.\n",
+                                          "parameters": {"type": "object", "required": ["url"], "properties": {
+                                              "url": {"type": "string", "title": "Url"},
+                                              "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}}}},
+        {"type": "function", "function": {"name": "health", "description": "Is X\n   up?", "parameters": {
+            "type": "object", "properties": {"s": {"anyOf": [{"enum": ["a", "b"], "type": "string"}, {"type": "null"}]}}}}}])
+    block = text[0]["content"].split("Tools:\n")[1]
+    assert block.splitlines() == ['- fetch(url: string, n: optional integer): Fetch a URL.',
+                                  '- health(s: optional one of "a", "b"): Is X up?']
 
 
 def test_cut_tail_is_dropped_only_when_asked():

@@ -61,13 +61,42 @@ def native_tool_support(chat_template: str) -> bool:
 
 
 def tools_system_text(tools: list[dict[str, Any]]) -> str:
+    """The tool list a plain template's system message carries: one line per tool.
+
+    Why not the JSON schemas: a small model copies what it is shown. Given the tools as JSON
+    (descriptions with escaped newlines and indentation, `title`/`anyOf` noise), SmolLM2-135M
+    picked the last-listed tool for most questions and filled its string arguments with the
+    escapes it had just read (`"https:\\r\\r\\n        "`). The grammar enforces each tool's
+    schema anyway, so the prompt only needs what helps choose: name, arguments, first paragraph.
+    """
     call = TOOL_OPEN + '{"name": <tool name>, "arguments": <arguments object>}' + TOOL_CLOSE
     lines = [f"You can call these tools. To call one, reply with {call}.", "Tools:"]
     for t in tools:
         fn = t.get("function", t)
-        lines.append(json.dumps({"name": fn["name"], "description": fn.get("description", ""),
-                                 "parameters": fn.get("parameters") or {"type": "object"}}, ensure_ascii=False))
+        lines.append(f"- {fn['name']}({_arguments_text(fn.get('parameters'))}): {_first_paragraph(fn.get('description'))}")
     return "\n".join(lines)
+
+
+def _first_paragraph(description: str | None) -> str:
+    return " ".join((description or "").strip().split("\n\n")[0].split())
+
+
+def _arguments_text(parameters: dict[str, Any] | None) -> str:
+    props = (parameters or {}).get("properties") or {}
+    required = set((parameters or {}).get("required") or [])
+    return ", ".join(f"{name}: {_type_text(schema, name in required)}" for name, schema in props.items())
+
+
+def _type_text(schema: Any, required: bool) -> str:
+    """`string`, `optional integer`, `one of "a", "b"`: the shape of a value, not its JSON schema."""
+    if not isinstance(schema, dict):
+        return "any"
+    options = [o for o in schema.get("anyOf") or [schema] if isinstance(o, dict) and o.get("type") != "null"]
+    optional = not required or len(options) < len(schema.get("anyOf") or [schema])
+    enum = [v for o in options for v in o.get("enum") or []]
+    kind = ("one of " + ", ".join(json.dumps(v) for v in enum)) if enum else \
+        " or ".join(str(o.get("type", "any")) for o in options) or "any"
+    return f"optional {kind}" if optional else kind
 
 
 def _call_text(tc: dict[str, Any]) -> str:
