@@ -12,7 +12,7 @@ import json
 import httpx
 import pytest
 from conftest import MASTER_KEY, agent_env, run_agent
-from realmesh import MESH_TOOLS, MODEL, QUESTIONS, real_mesh
+from realmesh import DEFAULT_TOOLS, MESH_TOOLS, MODEL, QUESTIONS, real_mesh
 
 MAX_STEPS = 4
 
@@ -46,6 +46,20 @@ def test_questions_about_the_mesh_keep_the_invariants(live):
         for call in out["tool_calls"]:
             assert call["name"] in MESH_TOOLS, (question, call)
             assert isinstance(call["arguments"], dict), (question, call)  # the JSON the model emitted parsed
+
+
+def test_default_servers_keep_the_invariants(live):
+    """What a user runs: no --servers, so web-fetch (network cut) is offered beside mesh-status.
+    Three questions keep it short; which tool the model picks is the bench's figure."""
+    env = agent_env(live, TINYAGENTS_MODEL=MODEL)
+    for question in ("is jerry-chat up?", "Is the gateway up?", "Which models does the gateway serve?"):
+        proc = run_agent(live, "run", "--json", "--max-steps", str(MAX_STEPS), question, env=env, timeout=300)
+        assert proc.returncode == 0, (question, proc.stderr[-3000:])
+        out = json.loads(proc.stdout)
+        assert out["stopped"] == "answer" and isinstance(out["answer"], str) and out["answer"].strip(), (question, out)
+        assert out["tool_calls"], (question, out)
+        for call in out["tool_calls"]:
+            assert call["name"] in DEFAULT_TOOLS and isinstance(call["arguments"], dict), (question, call)
 
 
 def test_is_jerry_chat_up_calls_mesh_status_streamed_and_not(live):
