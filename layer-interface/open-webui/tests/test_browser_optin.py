@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -157,7 +158,12 @@ def test_open_webui_still_sends_the_captured_request_shape(mesh, ui) -> None:
     assert set(first) == set(expected), json.dumps(first)[:2000]
     assert "tools" not in first
     assert [m["role"] for m in first["messages"]] == [m["role"] for m in expected["messages"]]
-    titles = [e.body for e in recorder.exchanges[sent:] if isinstance(e.body, dict) and not e.body.get("stream")]
+    # The title task is sent after the answer has streamed, on its own schedule: wait for it.
+    deadline = time.monotonic() + 60
+    while not (titles := [e.body for e in recorder.exchanges[sent:]
+                          if isinstance(e.body, dict) and not e.body.get("stream")]):
+        assert time.monotonic() < deadline, "Open WebUI sent no title request within 60 s of the answer"
+        time.sleep(0.5)
     expected_tasks = [r["body"] for r in captured() if r["purpose"] != "chat"]
     assert titles and set(titles[0]) == set(expected_tasks[0]), json.dumps(titles[:1])[:2000]
 
