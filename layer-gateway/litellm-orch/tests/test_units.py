@@ -170,6 +170,19 @@ def test_no_key_is_refused_without_reading_the_body() -> None:
     assert status == 401 and read == 0 and backend.bodies == []
 
 
+def test_refusal_before_the_body_closes_only_when_the_body_is_unbounded() -> None:
+    # A small declared body is left for the server to discard (the connection stays usable);
+    # a large or undeclared (chunked) one is not worth reading: close.
+    def close_header(headers: dict[str, str]) -> bytes | None:
+        status, sent, _, read = _call(GatewayMiddleware(_Backend(), SETTINGS), "/v1/chat/completions", [CHAT],
+                                      headers)
+        assert status == 401 and read == 0
+        return sent.get(b"connection")
+    assert close_header({"Content-Length": str(len(CHAT))}) is None
+    assert close_header({"Content-Length": "4096"}) == b"close"
+    assert close_header({}) == b"close"
+
+
 def test_declared_size_over_the_limit_is_refused_without_reading() -> None:
     status, headers, _, read = _call(GatewayMiddleware(_Backend(), SETTINGS), "/v1/chat/completions", [b"x"],
                                      {"Authorization": "Bearer sk-unit", "Content-Length": "4096"})
