@@ -216,3 +216,26 @@ def test_unserved_endpoint_is_a_404_and_never_reaches_litellm() -> None:
     backend = _Backend()
     status, _, body, _ = _call(GatewayMiddleware(backend, SETTINGS), "/v1/embeddings", [b"{}"], AUTH)
     assert status == 404 and json.loads(body)["error"]["code"] == "endpoint_not_served" and backend.bodies == []
+
+
+def test_litellm_context_writes_are_skipped_only_during_a_collection() -> None:
+    """gc_safety: LiteLLM's finalizer-time ContextVar.reset must not run inside a GC (a re-entrant
+    write segfaulted workers in CPython 3.11's contextvars), and must still run outside one."""
+    from contextvars import ContextVar
+
+    from litellm import _internal_context
+
+    from litellm_orch import gc_safety
+
+    gc_safety.install()
+    gc_safety.install()  # idempotent
+    var: ContextVar[str] = ContextVar("probe", default="before")
+    token = var.set("inside")
+    gc_safety._track("start", {})
+    try:
+        _internal_context._restore(var, token)
+        assert var.get() == "inside"  # skipped while collecting
+    finally:
+        gc_safety._track("stop", {})
+    _internal_context._restore(var, token)
+    assert var.get() == "before"  # runs as before outside a collection

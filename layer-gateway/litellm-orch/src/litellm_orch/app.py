@@ -16,4 +16,7 @@ def create_app() -> GatewayMiddleware:
     settings = GatewaySettings.from_env()
     from litellm.proxy.proxy_server import app  # heavy import: only in the process that serves
 
+    from .gc_safety import install
+
+    install()  # before any request: see gc_safety.py (a worker segfault in contextvars)
     return GatewayMiddleware(app, settings)
