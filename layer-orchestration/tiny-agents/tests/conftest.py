@@ -158,14 +158,10 @@ class Mesh:
     registry: Path
 
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
-    """A fake checkout: contracts say the gateway is our LiteLLM and jerry-tiny is served by
-    `ov-server` at the scripted backend's address; the registry starts the REAL tool servers."""
-    root = tmp_path_factory.mktemp("repo")
-    gw_port = int(gateway_url.split(":")[2].split("/")[0])
-    be_port = int(backend_url.rsplit(":", 1)[1])
-    (root / "mesh").mkdir()
+def write_contracts(root: Path, gateway_url: str, gw_port: int, backend_port: int, model: str) -> None:
+    """The fake checkout's mesh.yaml and two contracts: the gateway (our LiteLLM) and `ov-server`
+    at `backend_port`, serving `model`; tool servers go in the registry each caller writes."""
+    (root / "mesh").mkdir(parents=True)
     (root / "mesh" / "mesh.yaml").write_text(yaml.safe_dump({
         "name": "testmesh", "gateway": {"service": "litellm-orch", "public_base_url": gateway_url},
         "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}]}))
@@ -183,11 +179,21 @@ def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
         kind: backend
         host: local
         bind: 127.0.0.1
-        port: {be_port}
+        port: {backend_port}
         health: {{path: /health}}
         run: {{command: [x]}}
-        models: [{{name: jerry-tiny, upstream_id: jerry-tiny}}]
+        models: [{{name: {model}, upstream_id: {model}}}]
         """)
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
+    """A fake checkout: contracts say the gateway is our LiteLLM and jerry-tiny is served by
+    `ov-server` at the scripted backend's address; the registry starts the REAL tool servers."""
+    root = tmp_path_factory.mktemp("repo")
+    gw_port = int(gateway_url.split(":")[2].split("/")[0])
+    be_port = int(backend_url.rsplit(":", 1)[1])
+    write_contracts(root, gateway_url, gw_port, be_port, "jerry-tiny")
     registry = root / "layer-tools" / "registry.yaml"
     registry.parent.mkdir()
     # The real tool servers, started with their own environment's interpreter: the same code the

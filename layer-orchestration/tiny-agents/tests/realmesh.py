@@ -13,7 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
-from conftest import GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, spec, stop, tool_python, wait_http
+from conftest import (GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, stop, tool_python, wait_http,
+                      write_contracts)
 
 MODEL = "jerry-chat"
 OV_SERVER = REPO / "layer-inference" / "ov-server"
@@ -63,29 +64,7 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
 
         root = work / "repo"
         gateway_url = f"http://127.0.0.1:{gw_port}/v1"
-        (root / "mesh").mkdir(parents=True)
-        (root / "mesh" / "mesh.yaml").write_text(yaml.safe_dump({
-            "name": "testmesh", "gateway": {"service": "litellm-orch", "public_base_url": gateway_url},
-            "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}]}))
-        spec(root / "layer-gateway" / "litellm-orch", f"""
-            name: litellm-orch
-            kind: gateway
-            host: local
-            bind: 127.0.0.1
-            port: {gw_port}
-            health: {{path: /health/liveliness}}
-            run: {{command: [x]}}
-            """)
-        spec(root / "layer-inference" / "ov-server", f"""
-            name: ov-server
-            kind: backend
-            host: local
-            bind: 127.0.0.1
-            port: {ov_port}
-            health: {{path: /health}}
-            run: {{command: [x]}}
-            models: [{{name: {MODEL}, upstream_id: {MODEL}}}]
-            """)
+        write_contracts(root, gateway_url, gw_port, ov_port, MODEL)
         registry = root / "layer-tools" / "registry.yaml"
         registry.parent.mkdir()
         registry.write_text(yaml.safe_dump({"servers": {
