@@ -27,6 +27,7 @@ RECYCLE_RSS_BYTES = 200 * 1024 * 1024  # an idle, trimmed worker holds ~40 MB
 MAX_JOBS_PER_WORKER = 200  # bounds slow growth in library caches
 SOFT_SHARE = 0.6  # of the time left: main-content detection; the rest is for the cheap fallback
 MAX_REPLY_HEADER = 64 * 1024
+EXIT_GRACE_S = 1.0  # a worker whose pipe broke is usually exiting: let it finish so its signal is known
 
 
 class ExtractError(Exception):
@@ -79,8 +80,13 @@ class _Worker:
         text = (await self.reader.receive_exactly(reply["size"])).decode("utf-8", errors="replace") if reply["size"] else ""
         return Extraction(reply.get("title"), text, bool(reply.get("truncated")))
 
-    async def stop(self) -> int | None:
-        """Kill (if needed) and reap; returns the exit code."""
+    async def stop(self, grace_s: float = 0.0) -> int | None:
+        """Kill (if needed) and reap; returns the exit code. `grace_s` lets a worker that is already
+        exiting (its pipe closed) be reaped by asyncio's watcher first: kill() polls, and a poll that
+        reaps the zombie leaves the watcher with no status (it reports 255 instead of the signal)."""
+        if self.process.returncode is None and grace_s > 0:
+            with anyio.move_on_after(grace_s):
+                await self.process.wait()
         if self.process.returncode is None:
             self.process.kill()
         with anyio.move_on_after(5):
@@ -111,11 +117,11 @@ class ExtractorPool:
         self._live[worker.pid] = worker
         return worker
 
-    async def _retire(self, worker: _Worker, why: str | None, *, replace: bool) -> None:
+    async def _retire(self, worker: _Worker, why: str | None, *, replace: bool, grace_s: float = 0.0) -> None:
         """Stop a worker (shielded: runs even when the caller was cancelled) and, after a kill,
         start its replacement so the next call finds a warm one."""
         with anyio.CancelScope(shield=True):
-            code = await worker.stop()
+            code = await worker.stop(grace_s)
             self._live.pop(worker.pid, None)
             if why:
                 print(f"web-fetch: extraction worker {worker.pid} {why} ({_describe_exit(code)})",
@@ -162,7 +168,7 @@ class ExtractorPool:
                         raise
                     except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
                             anyio.ClosedResourceError, anyio.DelimiterNotFound, OSError, ValueError, KeyError) as exc:
-                        await self._retire(worker, f"failed on {url[:200]}", replace=True)
+                        await self._retire(worker, f"failed on {url[:200]}", replace=True, grace_s=EXIT_GRACE_S)
                         raise ExtractError(f"extraction failed: the extraction process died or garbled its answer "
                                            f"({_describe_exit(worker.process.returncode)})") from exc
                     except BaseException:  # deadline, cancelled call: stop the work now
