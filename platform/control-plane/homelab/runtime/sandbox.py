@@ -43,6 +43,7 @@ def copy_mesh(src: Path, dst: Path, services: list[str] | None = None) -> dict[s
     keep = set(services or repo.services)
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src / "mesh", dst / "mesh", ignore=_SKIP)
+    shutil.copytree(src / "platform/meshkit", dst / "platform/meshkit", ignore=_SKIP)  # services' path dependency
     for svc in repo.services.values():
         if svc.name in keep:
             shutil.copytree(src / svc.rel_dir, dst / svc.rel_dir, ignore=_SKIP, symlinks=True)
