@@ -5,15 +5,9 @@ Exit codes: 0 clean, 1 violations / something down, 2 unusable input.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
-
-from homelab.errors import InputError
 
 
 def repo_root() -> Path:
@@ -27,21 +21,6 @@ def repo_root() -> Path:
         if (cand / "mesh" / "mesh.yaml").is_file():
             return cand
     return here
-
-
-def input_errors_exit_2(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Unusable input is reported as file:line: message lines, exit 2, never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,12 +46,11 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 
 def _register() -> None:
     from homelab.commands import (bundle_cmd, check_cmd, new_cmd, port_cmd, render_cmd, rm_cmd,
-                                  test_cmd)
-    from homelab.runtime import commands as runtime_cmds
+                                  run_cmd, test_cmd)
 
     for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd):
         cli.add_command(mod.command)
-    for command in runtime_cmds.COMMANDS:
+    for command in run_cmd.COMMANDS:
         cli.add_command(command)
 
 

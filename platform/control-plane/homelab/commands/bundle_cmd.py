@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.deploy.bundle import bundle_files, plan_bundle
 from homelab.deploy.model import INSTALL_SH
 from homelab.deploy.scope import require_host

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.load.repo import load_repo
 from homelab.rules import live as live_rules
 from homelab.rules.engine import context, run_checks

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.render.plan import EXECUTABLE

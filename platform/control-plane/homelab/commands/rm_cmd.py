@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.load.repo import load_repo
 from homelab.render.plan import EXECUTABLE
 from homelab.render.writer import changed, write_all

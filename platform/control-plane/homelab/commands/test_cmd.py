@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.load.repo import load_repo
 from homelab.testrun import process
 from homelab.testrun.outcome import Outcome, summary

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from homelab.cli import cli
-from homelab.runtime.commands import COMMANDS
+from homelab.commands.run_cmd import COMMANDS
 
 FAKE = Path(__file__).with_name("fake_service.py")
 

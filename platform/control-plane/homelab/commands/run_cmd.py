@@ -1,4 +1,5 @@
-"""Runtime commands: up, down, status, logs, health. Thin: options, printing, exit codes.
+"""Running the mesh on this machine: up, down, start, stop, restart, status, logs, health.
+Thin: options, printing, exit codes; the work is done in homelab/runtime/.
 
 Exit codes: 0 fine, 1 something is down / failed to start, 2 unusable input.
 """
@@ -20,7 +21,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from homelab.cli import input_errors_exit_2
+from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.runtime import availability, death, lifecycle, probe
