@@ -24,7 +24,7 @@ from rich.table import Table
 from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import availability, death, lifecycle, probe
+from homelab.runtime import availability, lifecycle, logtail, overview, probe
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -167,7 +167,7 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     sup = Supervisor(mesh.paths)
     info = sup.info() if sup.running() else {}
     results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}
-    rows = [_status_row(mesh, name, program, info, results.get(name))
+    rows = [overview.service_row(mesh, name, program, info, results.get(name))
             for name, program in mesh.programs.items()]
     # STARTING + healthy is fine: supervisord only calls it RUNNING after startsecs.
     bad = [r for r in rows if r["autostart"]
@@ -192,42 +192,6 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
             console.print(f"{r['service']}: {r['hint']} (`homelab logs {r['service']}`)",
                           markup=False, highlight=False)
     sys.exit(1 if bad else 0)
-
-
-def _status_row(mesh: lifecycle.Mesh, name: str, program: Any, info: dict[str, Any],
-                result: probe.Result | None) -> dict[str, Any]:
-    """One service's honest state: health is what the probe saw AND who answered it."""
-    proc = info.get(name)
-    live = proc is not None and proc.state in ("RUNNING", "STARTING")
-    healthy = result.ok if result else None
-    problem = hint = ""
-    if proc is not None:
-        died = death.explain(name, proc.state, proc.exitstatus, proc.spawnerr,
-                             mesh.paths.supervisord_log)
-        if died:
-            problem, hint = died.sentence(), died.hint
-    if program.port and program.bind and (live or healthy):
-        wrong = lifecycle.owner_problem(program, proc.pid if live and proc else None)
-        if wrong is not None:
-            problem = "; ".join(p for p in (problem, wrong.problem) if p)
-            healthy = False if healthy is not None else None
-            if wrong.strangers:
-                hint = hint or ("a process outside the supervised group holds the port (e.g. "
-                                "workers whose master died): `homelab up` stops leftovers of "
-                                "this mesh and restarts it")
-    if result is not None and not result.ok and not problem and live:
-        problem = f"health: {result.error}"
-    return {
-        "service": name,
-        "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
-        "pid": proc.pid if proc and proc.pid else None,
-        "uptime_s": proc.uptime_s if proc else None,
-        "port": program.port,
-        "healthy": healthy,
-        "autostart": program.autostart,
-        "problem": problem,
-        "hint": hint,
-    }
 
 
 @click.command()
@@ -264,42 +228,17 @@ def logs(root: Path, name: str, follow: bool, lines: int) -> None:
         if not follow:
             return
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends -f quietly
-            _follow(path, fh)
+            logtail.follow(path, fh)
 
 
 def _why_down(paths: RuntimePaths, name: str) -> None:
     """After the log: if the service is not running, why it died (stderr, so pipes get the log)."""
-    sup = Supervisor(paths)
-    try:
-        proc = sup.info().get(name) if sup.running() else None
-    except (OSError, xmlrpc.client.Error):
-        proc = None
-    if proc is not None:
-        died = death.explain(name, proc.state, proc.exitstatus, proc.spawnerr,
-                             paths.supervisord_log)
-        state = proc.state
-    else:
-        died, state = death.last_death(paths.supervisord_log, name), "not running"
-    if died is not None:
+    down = logtail.why_down(paths, name)
+    if down is not None:
+        state, died = down
         click.echo(f"--- {name} is {state}: {died.sentence()}" + (f" at {died.when}" if died.when else ""),
                    err=True)
         click.echo(f"--- hint: {died.hint}", err=True)
-
-
-def _follow(path: Path, fh: Any) -> None:
-    pos = fh.tell()
-    while True:
-        size = path.stat().st_size if path.exists() else 0
-        if size < pos:  # rotated or truncated: start over on the new file
-            fh = open(path, "rb")  # noqa: SIM115
-            pos = 0
-        fh.seek(pos)
-        chunk = fh.read()
-        if chunk:
-            sys.stdout.write(chunk.decode(errors="replace"))
-            sys.stdout.flush()
-            pos = fh.tell()
-        time.sleep(0.3)
 
 
 @click.command()
@@ -330,7 +269,7 @@ def health(root: Path, as_json: bool, models: bool, host: str | None, timeout_s:
         here = local_host(repo)
     except InputError:
         here = None  # this machine plays no host: probe every service at its reach address
-    mesh_env = _envs(repo)
+    mesh_env = overview.service_envs(repo)
     items = probe.targets(repo, local_host=here, host=host, env=mesh_env, timeout_s=timeout_s)
     start = time.perf_counter()
     results = probe.probe_all(items)
@@ -371,15 +310,6 @@ def _print_models(rows: list[availability.ModelStatus], as_json: bool, elapsed_m
         console.print(table)
         console.print(f"{len(rows) - len(down)}/{len(rows)} public names servable; sweep {elapsed_ms:.0f} ms")
     sys.exit(1 if down else 0)
-
-
-def _envs(repo: Any) -> dict[str, dict[str, str]]:
-    from homelab.runtime import secrets
-    from homelab.runtime.environment import compose
-
-    paths = RuntimePaths(repo.root)
-    values = secrets.load(paths)
-    return {name: compose(repo, paths, name, values) for name in repo.services}
 
 
 def _names_options(fn: Callable[..., Any]) -> Callable[..., Any]:
