@@ -14,7 +14,7 @@ from homelab.render.plan import EXECUTABLE, render_all
 from homelab.render.writer import write_all
 from homelab.rules.base import Violation
 from homelab.rules.engine import run_checks
-from homelab.scaffold.plan import NewService, plan_new
+from homelab.scaffold.new import NewService, plan_new
 
 TODAY = dt.date(2026, 11, 27)
 

@@ -11,7 +11,7 @@ from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.render.plan import EXECUTABLE
 from homelab.render.writer import write_all
-from homelab.scaffold.plan import KINDS, NewService, plan_new
+from homelab.scaffold.new import KINDS, NewService, plan_new
 
 
 def _model(value: str) -> tuple[str, str]:

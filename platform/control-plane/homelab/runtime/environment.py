@@ -11,7 +11,7 @@ from homelab.contract.service import expand
 from homelab.load.repo import Repo
 from homelab.runtime import envfiles
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.plan import placeholders
+from homelab.runtime.programs import placeholders
 from homelab.runtime.secrets import service_env_files
 
 MARKER = "HOMELAB_SUPERVISED"

@@ -20,12 +20,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from homelab.addresses import start_order
 from homelab.load.repo import Repo
-from homelab.runtime import death, inputs, ownership, ports, prepare, secrets
+from homelab.runtime import death, inputs, ownership, prepare, procfs, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
 from homelab.runtime.hosts import local_host, services_on
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.plan import Program, program_for, select
+from homelab.runtime.programs import Program, program_for, select
 from homelab.runtime.probe import Target, targets
 from homelab.runtime.supervisor import ProcInfo, Supervisor
 from homelab.runtime.supervisor_conf import render
@@ -118,17 +118,17 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
         if program.name in info and info[program.name].state in LIVE_STATES:
             continue  # running already: who holds its port is checked when `up` reaches it
         try:
-            taken = ports.in_use(program.bind, program.port)
+            taken = procfs.in_use(program.bind, program.port)
         except OSError as exc:
             problems.append(f"cannot bind {program.bind}:{program.port} ({program.name}) "
                             f"on this machine: {exc.strerror}")
             continue
         if not taken:
             continue
-        owners = ports.listener_pids(program.port)
+        owners = procfs.listener_pids(program.port)
         who = f" (pid {', '.join(map(str, sorted(owners)))})" if owners else ""
-        leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
-        if owners and sup_pid and any(ports.descends_from(pid, sup_pid) for pid in owners):
+        leftovers = set(procfs.marked_processes(MARKER, str(mesh.repo.root)))
+        if owners and sup_pid and any(procfs.descends_from(pid, sup_pid) for pid in owners):
             problems.append(f"port {program.port} ({program.name}) is held by another service "
                             f"of this mesh{who}")
         elif owners and owners <= leftovers:
@@ -346,7 +346,7 @@ def _reclaim(mesh: Mesh, sup: Supervisor, program: Program, wrong: ownership.Por
     """A running program whose port is held by processes outside its group: leftovers of this
     mesh (e.g. workers orphaned when their master was killed) are stopped and the program is
     restarted; anything else is a foreign process `up` must not touch."""
-    leftovers = set(ports.marked_processes(MARKER, str(mesh.repo.root)))
+    leftovers = set(procfs.marked_processes(MARKER, str(mesh.repo.root)))
     strangers = set(wrong.strangers)
     if not strangers <= leftovers:
         click.echo(f"error: {program.name}: {wrong.problem}, which is not a process of this "
@@ -403,8 +403,8 @@ def _kill_leftovers(repo: Repo, pgids: set[int]) -> list[int]:
     programs' process groups, and anything carrying our environment marker (e.g. orphans of a
     supervisord that was killed). TERM, then KILL after 5 s."""
     def alive() -> list[int]:
-        return sorted(set(ports.process_group_members(pgids))
-                      | set(ports.marked_processes(MARKER, str(repo.root))))
+        return sorted(set(procfs.process_group_members(pgids))
+                      | set(procfs.marked_processes(MARKER, str(repo.root))))
 
     found = alive()
     for sig in (signal.SIGTERM, signal.SIGKILL):

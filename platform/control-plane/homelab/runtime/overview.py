@@ -8,7 +8,7 @@ from homelab.load.repo import Repo
 from homelab.runtime import death, lifecycle, probe, secrets
 from homelab.runtime.environment import compose
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.plan import Program
+from homelab.runtime.programs import Program
 
 
 def service_row(mesh: lifecycle.Mesh, name: str, program: Program, info: dict[str, Any],

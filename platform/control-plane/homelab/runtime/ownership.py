@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from homelab.runtime import ports
+from homelab.runtime import procfs
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,11 @@ def _covers(bind: str, address: str) -> bool:
 
 def check(bind: str, port: int, pid: int | None) -> PortCheck:
     """Who holds `bind:port`, and what else the group of `pid` (0/None: not running) listens on."""
-    sockets = ports.listening_sockets()
+    sockets = procfs.listening_sockets()
     inodes = {inode for _, _, inode in sockets}
-    owners = ports.socket_owners(inodes)
+    owners = procfs.socket_owners(inodes)
     group = {p for p in {q for qs in owners.values() for q in qs}
-             if pid and ports.process_group(p) == pid}
+             if pid and procfs.process_group(p) == pid}
     on_port = {q for addr, prt, inode in sockets if prt == port and _covers(bind, addr)
                for q in owners.get(inode, set())}
     strangers = tuple(sorted(on_port - group))

@@ -12,7 +12,7 @@ from pathlib import Path
 from homelab.load.repo import Repo
 from homelab.runtime import envfiles
 from homelab.runtime.environment import declared_values
-from homelab.runtime.plan import Program
+from homelab.runtime.programs import Program
 
 # Relative env files `up` may create: the names .gitignore keeps out of git (they hold secrets).
 WRITABLE_ENV_FILE_NAMES = ("env.local", ".env")

@@ -11,7 +11,7 @@ import re
 import shlex
 
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.plan import Program
+from homelab.runtime.programs import Program
 
 # A process must stay up this long to count as started; dying sooner is a failed start, retried
 # after 1 s, 2 s, 3 s, ... (supervisord's linear backoff) up to STARTRETRIES times, then FATAL.

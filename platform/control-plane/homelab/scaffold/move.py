@@ -15,7 +15,7 @@ from homelab.load.repo import MESH_FILE, PORTS_FILE, SPEC_FILE, Repo
 from homelab.render.plan import render_all
 from homelab.rules.topology import source_files
 from homelab.scaffold import edits, staging
-from homelab.scaffold.ports import next_free_port
+from homelab.scaffold.allocation import next_free_port
 
 ARG = "homelab port move"
 

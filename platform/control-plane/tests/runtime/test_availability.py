@@ -69,7 +69,7 @@ def test_an_alias_is_servable_through_its_targets_fallback(mesh: Path) -> None:
     name's fallbacks, so the alias is servable while the target's backend is down."""
     from homelab.render.plan import EXECUTABLE
     from homelab.render.writer import write_all
-    from homelab.scaffold.plan import NewService, plan_new
+    from homelab.scaffold.new import NewService, plan_new
 
     write_all(mesh, plan_new(load_repo(mesh), NewService("backend", "spare", "Spare.", lock=False,
                                                          models=[("jerry-spare", "s")])), EXECUTABLE)

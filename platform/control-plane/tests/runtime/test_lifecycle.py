@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from homelab.runtime import ports
+from homelab.runtime import procfs
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.supervisor import Supervisor, _alive
 
@@ -70,10 +70,10 @@ def test_up_is_idempotent_restarts_crashes_and_down_leaves_nothing(fake_mesh: Fa
     down = fake_mesh.run("down")
     assert down.exit_code == 0, down.output
     assert "stopped 2 service(s) and supervisord" in down.stdout
-    assert ports.process_group_members(pgids) == []
+    assert procfs.process_group_members(pgids) == []
     assert sup_pid and not _alive(sup_pid)  # gone (a zombie awaiting its reaper counts as gone)
     for port in (fake_mesh.ports["fake-backend"], fake_mesh.ports["fake-gw"]):
-        assert not ports.in_use("127.0.0.1", port)
+        assert not procfs.in_use("127.0.0.1", port)
     assert fake_mesh.run("down").stdout.strip() == "mesh is not running"
     status = fake_mesh.run("status", "--json")
     assert status.exit_code == 1 and not json.loads(status.stdout)["supervisord"]
@@ -88,10 +88,10 @@ def test_down_kills_child_processes_of_a_service(tmp_path: Path) -> None:
     try:
         assert mesh.run("up", "--only", "fake-backend").exit_code == 0
         pgid = mesh.status()["fake-backend"]["pid"]
-        members = ports.process_group_members({pgid})
+        members = procfs.process_group_members({pgid})
         assert len(members) == 2  # the service and its child, like `uv run` + python
         assert mesh.run("down").exit_code == 0
-        assert ports.process_group_members({pgid}) == []
+        assert procfs.process_group_members({pgid}) == []
     finally:
         mesh.run("down")
 
@@ -106,7 +106,7 @@ def test_foreign_port_starts_nothing(fake_mesh: FakeMesh) -> None:
     assert f"error: port {port} (fake-gw) is already in use by another process" in result.stderr
     assert "nothing was started" in result.stderr
     assert not Supervisor(RuntimePaths(fake_mesh.root)).running()
-    assert not ports.in_use("127.0.0.1", fake_mesh.ports["fake-backend"])
+    assert not procfs.in_use("127.0.0.1", fake_mesh.ports["fake-backend"])
 
 
 def test_with_adds_opt_in_and_unknown_names_exit_2(fake_mesh: FakeMesh) -> None:

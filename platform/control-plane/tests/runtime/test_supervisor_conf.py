@@ -12,7 +12,7 @@ from supervisor.datatypes import dict_of_key_value_pairs
 from supervisor.options import ServerOptions
 
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.plan import Program
+from homelab.runtime.programs import Program
 from homelab.runtime.supervisor_conf import Unrepresentable, environment_value, render
 
 

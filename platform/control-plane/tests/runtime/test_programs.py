@@ -9,7 +9,7 @@ import pytest
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.runtime.hosts import local_host
-from homelab.runtime.plan import command_for, directory_for, select
+from homelab.runtime.programs import command_for, directory_for, select
 
 from .conftest import write_mesh
 

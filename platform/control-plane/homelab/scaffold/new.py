@@ -18,7 +18,7 @@ from homelab.render.plan import render_all
 from homelab.routing import routes
 from homelab.runtime.secrets import master_key_name
 from homelab.scaffold import dependents, edits, lock, staging, templates
-from homelab.scaffold.ports import next_free_port
+from homelab.scaffold.allocation import next_free_port
 
 KINDS = ("backend", "client", "mcp-tool", "optimizer")
 DEFAULT_LAYER = {"backend": "inference", "client": "orchestration", "mcp-tool": "tools",
