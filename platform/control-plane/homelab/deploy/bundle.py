@@ -18,7 +18,6 @@ import hashlib
 from graphlib import CycleError
 from pathlib import PurePosixPath
 
-from homelab.addresses import start_order
 from homelab.deploy import install_script, manifest
 from homelab.deploy.model import (
     INSTALL_SH,
@@ -34,6 +33,7 @@ from homelab.deploy.model import (
 from homelab.deploy.scope import host_view, require_host
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service
+from homelab.ordering import start_order
 from homelab.render import env_templates, router, scripts, systemd
 
 

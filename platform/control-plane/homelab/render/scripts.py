@@ -7,8 +7,9 @@ import re
 
 from graphlib import CycleError
 
-from homelab.addresses import KIND_ORDER, health_url, start_order
+from homelab.addresses import health_url
 from homelab.load.repo import Repo
+from homelab.ordering import KIND_ORDER, start_order
 from homelab.render.header import banner
 
 HEALTHCHECK = "platform/ops/scripts/healthcheck.sh"

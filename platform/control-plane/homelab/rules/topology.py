@@ -9,8 +9,9 @@ from graphlib import CycleError
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from homelab.addresses import base_url, start_order
+from homelab.addresses import base_url
 from homelab.load.repo import MESH_FILE, Repo, Service
+from homelab.ordering import start_order
 from homelab.routing import Route, describe_cycle, find_cycles, routes
 from homelab.rules.base import Context, Violation
 

@@ -18,7 +18,7 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from homelab.addresses import start_order
+from homelab.ordering import start_order
 from homelab.load.repo import Repo
 from homelab.runtime import death, inputs, ownership, prepare, procfs, secrets
 from homelab.runtime.environment import MARKER, compose

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homelab.addresses import health_url, start_order
+from homelab.addresses import health_url
 from homelab.contract.service import expand
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service
+from homelab.ordering import start_order
 from homelab.runtime.hosts import services_on
 
 
