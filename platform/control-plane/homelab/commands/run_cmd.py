@@ -163,7 +163,7 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     Example:
       homelab status
     """
-    mesh = lifecycle.load_mesh(load_repo(root), host, create_secrets=False)
+    mesh = lifecycle.load_local_mesh(load_repo(root), host, create_secrets=False)
     sup = Supervisor(mesh.paths)
     info = sup.info() if sup.running() else {}
     results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}

@@ -11,7 +11,7 @@ from homelab.addresses import base_url
 from homelab.load.repo import Repo
 from homelab.render.header import banner
 
-REGISTRY = "layer-tools/registry.yaml"
+REGISTRY_FILE = "layer-tools/registry.yaml"
 
 
 def registry(repo: Repo) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def render_all(repo: Repo) -> dict[str, str]:
     out[scripts.RESTART_ALL] = scripts.render_restart_all(repo)
     out[docs.TOPOLOGY] = docs.render_topology(repo, _current(repo, docs.TOPOLOGY))
     out[docs.DOSSIER] = docs.render_dossier(repo, _current(repo, docs.DOSSIER))
-    out[mcp_registry.REGISTRY] = mcp_registry.render_registry(repo)
+    out[mcp_registry.REGISTRY_FILE] = mcp_registry.render_registry(repo)
     if (rules := _current(repo, rules_doc.RULES_DOC)) is not None:  # a mesh without the docs folder
         out[rules_doc.RULES_DOC] = rules_doc.render_rules_doc(rules)
     out.update(schema.render_schemas())

@@ -8,7 +8,8 @@ from homelab.rules import (backends, checklist, env, exposure, generated, ports,
 from homelab.rules.base import Context, Violation
 from homelab.rules.history import History, resolve
 
-RULES = (checklist, ports, exposure, topology, backends, env, uv, generated)
+# The family modules `check` runs, in order (each code's name, why and fix: catalog.RULES).
+CHECKS = (checklist, ports, exposure, topology, backends, env, uv, generated)
 # What `render` refuses to write from: a port or exposure that is wrong would be written into
 # router.yaml, the units and healthcheck.sh.
 BLOCKING_RENDER = (ports, exposure)
@@ -23,13 +24,13 @@ def context(repo: Repo, base_ref: str | None = None, *, history: bool = True,
 def run_checks(repo: Repo, base_ref: str | None = None, *, history: bool = True,
                ctx: Context | None = None) -> list[Violation]:
     ctx = ctx or context(repo, base_ref, history=history)
-    return _sorted({v for rule in RULES for v in rule.check(ctx)})
+    return _sorted({v for family in CHECKS for v in family.check(ctx)})
 
 
 def render_blockers(repo: Repo) -> list[Violation]:
     """Ledger, collision and exposure violations: `render` writes nothing while any exists."""
     ctx = context(repo, rendered={})
-    return _sorted({v for rule in BLOCKING_RENDER for v in rule.check(ctx)})
+    return _sorted({v for family in BLOCKING_RENDER for v in family.check(ctx)})
 
 
 def _sorted(found: set[Violation]) -> list[Violation]:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from homelab.load.repo import SPEC_FILE, Repo, Service
-from homelab.render.mcp_registry import REGISTRY
+from homelab.render.mcp_registry import REGISTRY_FILE
 from homelab.render.router import router_path
 from homelab.runtime.envfiles import write_private
 
@@ -33,7 +33,7 @@ def rendered_inputs(repo: Repo, svc: Service) -> list[str]:
         out.append(router_path(repo))
     tools = {s.name for s in repo.by_kind("mcp-tool")}
     if (svc.spec.client and svc.spec.client.mcp_registry) or tools & set(svc.spec.upstreams):
-        out.append(REGISTRY)
+        out.append(REGISTRY_FILE)
     return out
 
 

@@ -44,7 +44,7 @@ class UpOptions:
 
 
 @dataclass
-class Mesh:
+class LocalMesh:
     """This host's view of the repo: every local program (all go into supervisord.conf)."""
 
     repo: Repo
@@ -55,7 +55,8 @@ class Mesh:
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # runtime/inputs.py
 
 
-def load_mesh(repo: Repo, host: str | None = None, *, create_secrets: bool = True) -> Mesh:
+def load_local_mesh(repo: Repo, host: str | None = None, *,
+                    create_secrets: bool = True) -> LocalMesh:
     paths = RuntimePaths(repo.root)
     name = local_host(repo, host)
     if create_secrets:
@@ -71,7 +72,7 @@ def load_mesh(repo: Repo, host: str | None = None, *, create_secrets: bool = Tru
         envs[svc_name][inputs.INPUTS_ENV] = inputs.fingerprint(digests)
     programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
     probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)}
-    return Mesh(repo, paths, name, programs, probes, found)
+    return LocalMesh(repo, paths, name, programs, probes, found)
 
 
 @contextlib.contextmanager
@@ -91,7 +92,7 @@ class UpError(RuntimeError):
     pass
 
 
-def missing_commands(mesh: Mesh, chosen: list[Program]) -> list[str]:
+def missing_commands(mesh: LocalMesh, chosen: list[Program]) -> list[str]:
     """Programs whose executable does not exist: caught before anything starts."""
     problems = []
     for program in chosen:
@@ -107,7 +108,7 @@ def missing_commands(mesh: Mesh, chosen: list[Program]) -> list[str]:
     return problems
 
 
-def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
+def port_conflicts(mesh: LocalMesh, chosen: list[Program], sup: Supervisor,
                    info: dict[str, ProcInfo]) -> list[str]:
     """Ports of services to start that a process outside our supervisord holds."""
     sup_pid = sup.pid() if info else None
@@ -168,7 +169,7 @@ class NotReady:
     hint: str = ""
 
 
-def _death(mesh: Mesh, state: ProcInfo) -> death.Death | None:
+def _death(mesh: LocalMesh, state: ProcInfo) -> death.Death | None:
     return death.explain(state.name, state.state, state.exitstatus, state.spawnerr,
                          mesh.paths.supervisord_log)
 
@@ -181,7 +182,7 @@ def owner_problem(program: Program, pid: int | None) -> ownership.PortCheck | No
     return None if found.ok else found
 
 
-def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) -> NotReady | None:
+def wait_ready(mesh: LocalMesh, sup: Supervisor, program: Program, timeout_s: float) -> NotReady | None:
     """None when the program is healthy (or RUNNING, without a health check); else why not."""
     target = mesh.probes.get(program.name)
     deadline = time.monotonic() + timeout_s
@@ -217,7 +218,7 @@ def wait_ready(mesh: Mesh, sup: Supervisor, program: Program, timeout_s: float) 
         time.sleep(0.25)
 
 
-def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
+def _prepare(mesh: LocalMesh, chosen: list[Program], console: Console) -> None:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         for program in chosen:
@@ -238,7 +239,7 @@ def _prepare(mesh: Mesh, chosen: list[Program], console: Console) -> None:
 
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
-    mesh = load_mesh(repo, options.host)
+    mesh = load_local_mesh(repo, options.host)
     names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only,
                                      only_label=options.only_label)]
     chosen = [mesh.programs[n] for n in names]
@@ -290,7 +291,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         return _start_all(mesh, sup, order, options.timeout_s, console)
 
 
-def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
+def _start_all(mesh: LocalMesh, sup: Supervisor, order: list[str], timeout_s: float,
                console: Console) -> int:
     width = max((len(n) for n in order), default=0)
     warnings = 0
@@ -341,7 +342,7 @@ def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,
     return 0
 
 
-def _reclaim(mesh: Mesh, sup: Supervisor, program: Program, wrong: ownership.PortCheck,
+def _reclaim(mesh: LocalMesh, sup: Supervisor, program: Program, wrong: ownership.PortCheck,
              console: Console) -> bool:
     """A running program whose port is held by processes outside its group: leftovers of this
     mesh (e.g. workers orphaned when their master was killed) are stopped and the program is
@@ -381,7 +382,7 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def _print_access(mesh: Mesh, order: list[str], console: Console) -> None:
+def _print_access(mesh: LocalMesh, order: list[str], console: Console) -> None:
     gateway = mesh.repo.mesh.gateway.service
     if gateway not in order:
         return
@@ -500,7 +501,7 @@ def purge(repo: Repo, *, with_secrets: bool) -> list[str]:
 
 def stop(repo: Repo, names: tuple[str, ...], host: str | None, console: Console) -> int:
     """Stop these services; supervisord keeps them down until `start` or `up`."""
-    mesh = load_mesh(repo, host, create_secrets=False)
+    mesh = load_local_mesh(repo, host, create_secrets=False)
     chosen = [s.name for s in select(repo, mesh.host, only=names, only_label="NAME")]  # unknown: exit 2
     sup = Supervisor(mesh.paths)
     if not sup.running():

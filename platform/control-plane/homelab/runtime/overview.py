@@ -11,7 +11,7 @@ from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.programs import Program
 
 
-def service_row(mesh: lifecycle.Mesh, name: str, program: Program, info: dict[str, Any],
+def service_row(mesh: lifecycle.LocalMesh, name: str, program: Program, info: dict[str, Any],
                 result: probe.Result | None) -> dict[str, Any]:
     """One service's honest state: health is what the probe saw AND who answered it."""
     proc = info.get(name)

@@ -51,7 +51,7 @@ COMMON_ENV = {
 
 
 @dataclass
-class Mesh:
+class TwoHostMesh:
     two: TwoHosts
     repo: Repo
     pair: Pair
@@ -125,7 +125,7 @@ def _curl(pair: Pair, host: Host, url: str, *, key: str | None = None, body: dic
     return out.returncode, int(code or 0), text + (out.stderr if out.returncode else "")
 
 
-def _wait_healthy(mesh: Mesh, host: Host, name: str, proc: subprocess.Popen[bytes]) -> None:
+def _wait_healthy(mesh: TwoHostMesh, host: Host, name: str, proc: subprocess.Popen[bytes]) -> None:
     url = health_url(mesh.repo, mesh.repo.services[name], local=True)
     assert url
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -141,7 +141,7 @@ def _wait_healthy(mesh: Mesh, host: Host, name: str, proc: subprocess.Popen[byte
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHostMesh]:
     reason = unavailable()
     if reason:
         pytest.skip(reason)
@@ -151,7 +151,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield from _started_mesh(tmp_path_factory)
 
 
-def _started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def _started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHostMesh]:
     tmp = tmp_path_factory.mktemp("netns")
     root = copy_checkout(tmp / "repo")
     if reason := _runnable(root, load_repo(root)):
@@ -169,7 +169,7 @@ def _started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         keys = {"LITELLM_MASTER_KEY": "sk-" + secrets.token_hex(16),
                 "OV_SERVER_API_KEY": secrets.token_hex(16),
                 "OPTILLM_PROXY_KEY": "optillm-" + secrets.token_hex(16)}
-        mesh = Mesh(two, repo, pair, pair.a, pair.b, keys,
+        mesh = TwoHostMesh(two, repo, pair, pair.a, pair.b, keys,
                     {n: tmp / f"{n}.log" for n in SERVICES}, baseline)
         placed = {"ov-server": mesh.inf, "litellm-orch": mesh.gw, "optillm-proxy": mesh.gw}
         procs = {}
@@ -189,13 +189,13 @@ def _started_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 CHAT = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
 
 
-def _served_from(mesh: Mesh, address: str) -> int:
+def _served_from(mesh: TwoHostMesh, address: str) -> int:
     """Chat completions ov-server's access log shows as coming from `address`."""
     pattern = re.compile(rf"{re.escape(address)}:\d+ - \"POST /v1/chat/completions")
     return len(pattern.findall(mesh.log("ov-server")))
 
 
-def test_contracts_place_the_services_on_two_hosts(mesh: Mesh) -> None:
+def test_contracts_place_the_services_on_two_hosts(mesh: TwoHostMesh) -> None:
     """`homelab render` + `homelab check` accept the two-host mesh that is running: no violation
     the unmodified checkout does not already have (none at all once the checkout is clean)."""
     spec = mesh.repo.services["ov-server"].spec
@@ -205,7 +205,7 @@ def test_contracts_place_the_services_on_two_hosts(mesh: Mesh) -> None:
     assert not new, sorted(new)
 
 
-def test_a_completion_through_the_gateway_is_served_on_the_other_host(mesh: Mesh) -> None:
+def test_a_completion_through_the_gateway_is_served_on_the_other_host(mesh: TwoHostMesh) -> None:
     before = _served_from(mesh, mesh.gw.address)
     rc, status, body = _curl(mesh.pair, mesh.gw, f"http://{mesh.gw.address}:4000/v1/chat/completions",
                              key=mesh.keys["LITELLM_MASTER_KEY"], body={"model": "jerry-tiny", **CHAT})
@@ -216,13 +216,13 @@ def test_a_completion_through_the_gateway_is_served_on_the_other_host(mesh: Mesh
     assert _served_from(mesh, mesh.gw.address) == before + 1, mesh.log("ov-server")[-2000:]
 
 
-def test_a_client_on_the_inference_host_uses_the_gateway(mesh: Mesh) -> None:
+def test_a_client_on_the_inference_host_uses_the_gateway(mesh: TwoHostMesh) -> None:
     rc, status, body = _curl(mesh.pair, mesh.inf, f"http://{mesh.gw.address}:4000/v1/chat/completions",
                              key=mesh.keys["LITELLM_MASTER_KEY"], body={"model": "jerry-tiny", **CHAT})
     assert (rc, status) == (0, 200), body
 
 
-def test_optillm_alias_runs_through_the_gateway_and_back_across_hosts(mesh: Mesh) -> None:
+def test_optillm_alias_runs_through_the_gateway_and_back_across_hosts(mesh: TwoHostMesh) -> None:
     """jerry-tiny-re2: gateway -> OptiLLM (gateway host loopback) -> gateway -> ov-server (other
     host), answered. OptiLLM refuses upstream answers cut off by max_tokens; jerry-tiny ends its
     answers by itself after ~10 tokens, so a generous max_tokens makes that a non-issue."""
@@ -236,7 +236,7 @@ def test_optillm_alias_runs_through_the_gateway_and_back_across_hosts(mesh: Mesh
     assert "POST /v1/chat/completions" in optillm_log  # werkzeug colours the line: no quote
 
 
-def test_optillm_is_unreachable_from_the_other_host_while_the_gateway_answers(mesh: Mesh) -> None:
+def test_optillm_is_unreachable_from_the_other_host_while_the_gateway_answers(mesh: TwoHostMesh) -> None:
     rc, _, err = _curl(mesh.pair, mesh.inf, f"http://{mesh.gw.address}:4020/health", timeout=5)
     assert rc == 7, err  # curl 7: connection refused; OptiLLM listens on the gateway's loopback
     rc, status, body = _curl(mesh.pair, mesh.inf, f"http://{mesh.gw.address}:4000/health/liveliness",
@@ -247,7 +247,7 @@ def test_optillm_is_unreachable_from_the_other_host_while_the_gateway_answers(me
     assert (rc, status) == (0, 200)
 
 
-def test_the_lan_bound_backend_demands_the_gateway_key(mesh: Mesh) -> None:
+def test_the_lan_bound_backend_demands_the_gateway_key(mesh: TwoHostMesh) -> None:
     url = f"http://{mesh.inf.address}:4010/v1/chat/completions"
     rc, status, _ = _curl(mesh.pair, mesh.gw, url, body={"model": "jerry-tiny", **CHAT})
     assert (rc, status) == (0, 401)
@@ -256,7 +256,7 @@ def test_the_lan_bound_backend_demands_the_gateway_key(mesh: Mesh) -> None:
     assert (rc, status) == (0, 200), body
 
 
-def test_an_unapproved_lan_bind_fails_check(mesh: Mesh, tmp_path: Path) -> None:
+def test_an_unapproved_lan_bind_fails_check(mesh: TwoHostMesh, tmp_path: Path) -> None:
     root = Path(shutil.copytree(mesh.two.root, tmp_path / "repo"))  # the running mesh stays as is
     drop_approval(root)
     out = homelab(root, "check")
