@@ -1,45 +1,30 @@
-"""`web-fetch --transport stdio|streamable-http [--host H --port P]`."""
+"""`web-fetch --transport stdio|streamable-http [--host H --port P]` (meshkit.mcpserve)."""
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
 import sys
+
+from meshkit import mcpserve
 
 from web_fetch.config import ConfigError, from_env
 from web_fetch.server import build_server, make_pool
 
-
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="web-fetch",
-        description="MCP tool server: fetch a URL as clean text, SSRF-safe by default.",
-        epilog="example: web-fetch --transport streamable-http --host 127.0.0.1 --port 4040",
-    )
-    p.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
-    p.add_argument("--host", default="127.0.0.1", help="bind address for streamable-http (default loopback)")
-    p.add_argument("--port", type=int, default=4040)
-    return p.parse_args(argv)
+PROG = "web-fetch"
+DESCRIPTION = "MCP tool server: fetch a URL as clean text, SSRF-safe by default."
+DEFAULT_PORT = 4040
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    options = mcpserve.parse(PROG, DESCRIPTION, DEFAULT_PORT, argv)
     try:
         settings = from_env()
-        ipaddress.ip_address(args.host)
-    except ConfigError as exc:
-        print(f"web-fetch: error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError:
-        print(f"web-fetch: error: --host must be an IP address, got {args.host!r}", file=sys.stderr)
-        return 2
+        mcpserve.check_host(options.host)
+    except (ConfigError, mcpserve.UsageError) as exc:
+        return mcpserve.fail(PROG, exc)
     pool = make_pool(settings)
     server = build_server(settings, pool=pool)
     try:
-        if args.transport == "stdio":
-            server.run("stdio")
-        else:
-            server.run("streamable-http", host=args.host, port=args.port)
+        mcpserve.serve(server, options)
     finally:
         pool.kill_all()  # no extraction worker outlives the server
     return 0
