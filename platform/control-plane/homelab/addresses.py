@@ -6,6 +6,8 @@ import heapq
 import ipaddress
 from graphlib import CycleError, TopologicalSorter
 
+from meshkit.addresses import NeverCall, reached_at
+
 from homelab.load.repo import Repo, Service
 
 # Start order within one dependency level: what others call comes up first.
@@ -39,6 +41,22 @@ def health_url(repo: Repo, svc: Service, *, local: bool = False) -> str | None:
     return url + svc.spec.health.path if url and svc.spec.health else None
 
 
+# Kinds a client (or interface) must reach only through the gateway.
+NOT_FOR_CLIENTS = ("backend", "optimizer")
+
+
+def never_call(repo: Repo) -> list[NeverCall]:
+    """Every address:port of a backend or optimizer: what `check` (HL401) refuses in a client and
+    what the view hands every client to refuse (one computation, so the two cannot disagree)."""
+    out: set[NeverCall] = set()
+    for svc in repo.by_kind(*NOT_FOR_CLIENTS):
+        if svc.spec.bind is None or svc.spec.port is None:
+            continue
+        for address in reached_at(svc.spec.bind, repo.host_address(svc.spec.host)):
+            out.add(NeverCall(address, svc.spec.port, svc.name, svc.spec.kind))
+    return sorted(out)
+
+
 def start_order(services: list[Service]) -> list[Service]:
     """Dependency order from run.after (among the given services); among the services that are
     free to start, backends first, then gateway, optimizer, tools, clients, interfaces.
@@ -66,4 +84,4 @@ def start_order(services: list[Service]) -> list[Service]:
     return ordered
 
 
-__all__ = ["CycleError", "base_url", "health_url", "reach_address", "start_order"]
+__all__ = ["CycleError", "base_url", "health_url", "never_call", "reach_address", "start_order"]
