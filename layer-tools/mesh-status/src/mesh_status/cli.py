@@ -6,7 +6,8 @@ import argparse
 import ipaddress
 import sys
 
-from mesh_status.contracts import ContractsError, find_root
+from meshkit.view import ViewError, load_view
+
 from mesh_status.server import build_server
 
 
@@ -26,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         ipaddress.ip_address(args.host)
-        find_root()
+        load_view()
     except ValueError:
         print(f"mesh-status: error: --host must be an IP address, got {args.host!r}", file=sys.stderr)
         return 2
-    except ContractsError as exc:
+    except ViewError as exc:
         print(f"mesh-status: error: {exc}", file=sys.stderr)
         return 2
     server = build_server()

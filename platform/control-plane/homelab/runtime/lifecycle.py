@@ -10,11 +10,10 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
-import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -26,7 +25,7 @@ from homelab.runtime.envfiles import write_private
 from homelab.runtime.hosts import local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.plan import Program, program_for, select
-from homelab.runtime.probe import Target, targets
+from homelab.runtime.probe import Target, probe, targets
 from homelab.runtime.supervisor import ProcInfo, Supervisor
 from homelab.runtime.supervisor_conf import render
 
@@ -141,17 +140,9 @@ def port_conflicts(mesh: Mesh, chosen: list[Program], sup: Supervisor,
 
 
 def probe_once(target: Target) -> tuple[bool, str]:
-    try:
-        with httpx.Client(trust_env=False, timeout=min(target.timeout_s, 5.0),
-                          verify=target.url.startswith("https:")) as client:
-            response = client.get(target.url, headers=target.headers)
-    except httpx.HTTPError as exc:
-        return False, type(exc).__name__
-    if response.status_code != target.expect_status:
-        return False, f"HTTP {response.status_code}"
-    if target.expect_body and target.expect_body not in response.text:
-        return False, "unexpected body"
-    return True, "ok"
+    """(healthy, what the probe saw): meshkit's wording, as `health` and mesh-status print it."""
+    result = probe(replace(target, timeout_s=min(target.timeout_s, 5.0)))
+    return result.ok, result.error or "ok"
 
 
 def log_tail(paths: RuntimePaths, name: str, lines: int = 20) -> str:

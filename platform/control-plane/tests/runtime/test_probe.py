@@ -73,8 +73,8 @@ def test_outcomes(server: str) -> None:
     assert by["ok"].ok and by["ok"].status == 200 and by["ok"].error is None
     assert not by["status"].ok and by["status"].error == "expected HTTP 200, got 503"
     assert not by["body"].ok and "does not contain 'nope'" in by["body"].error
-    assert not by["slow"].ok and by["slow"].error == "timed out"
-    assert not by["refused"].ok and by["refused"].error == "connection refused"
+    assert not by["slow"].ok and by["slow"].error == "timed out after 0.3 s"
+    assert not by["refused"].ok and by["refused"].error == f"connection refused by {dead.split('/')[2]}"
     assert by["auth"].ok and by["noauth"].status == 401
     assert {r.service for r in failed_required(results)} == {"status", "body", "slow", "noauth"}
     # What `homelab health --json` prints: the documented row shape, values as probed.

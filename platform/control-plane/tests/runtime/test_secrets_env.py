@@ -98,9 +98,17 @@ def test_defaults_fill_the_contract_placeholders(tmp_path: Path) -> None:
 
 
 def test_envfile_parse() -> None:
-    text = 'A=1\n  export B = "two words"\n#C=3\nbad line\nD=\'x=y\'\nE=\n'
+    text = 'A=1\n  export B = "two words"\n#C=3\nD=\'x=y\'\nE=\n'
     assert envfiles.parse(text) == {"A": "1", "B": "two words", "D": "x=y", "E": ""}
     assert envfiles.parse(envfiles.render({"K": "v"}, "hdr")) == {"K": "v"}
+
+
+def test_malformed_env_file_is_an_input_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.env"
+    path.write_text("A=1\nbad line\n")
+    with pytest.raises(InputError) as exc:
+        envfiles.read(path)
+    assert str(exc.value) == f"{path}:2: expected KEY=VALUE, got 'bad line'"
 
 
 def test_ov_server_model_dir_points_into_state(tmp_path: Path) -> None:
