@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from homelab.addresses import start_order
 from homelab.load.repo import Repo
+from homelab.render.view import render_view
 from homelab.runtime import death, inputs, ownership, ports, prepare, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
@@ -254,6 +255,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         old_conf = mesh.paths.conf.read_text() if mesh.paths.conf.exists() else None
         if old_conf != conf_text:
             write_private(mesh.paths.conf, conf_text)
+        _write_view(mesh)
         if not was_running:
             sup.start_daemon()
             conf = mesh.paths.conf.relative_to(repo.root)
@@ -279,6 +281,16 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         inputs.save(mesh.paths.inputs, mesh.inputs)
         order = [p.name for p in mesh.programs.values() if p.name in names]
         return _start_all(mesh, sup, order, options.timeout_s, console)
+
+
+def _write_view(mesh: Mesh) -> None:
+    """The programs' HOMELAB_MESH_VIEW: rendered from the same contracts they start from."""
+    text = render_view(mesh.repo)
+    old = mesh.paths.view.read_text() if mesh.paths.view.exists() else None
+    if old != text:
+        tmp = mesh.paths.view.with_name(mesh.paths.view.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, mesh.paths.view)
 
 
 def _start_all(mesh: Mesh, sup: Supervisor, order: list[str], timeout_s: float,

@@ -37,6 +37,12 @@ class RuntimePaths:
         return self.run / "supervisord.conf"
 
     @property
+    def view(self) -> Path:
+        """The mesh view the programs read (HOMELAB_MESH_VIEW), written by `up` from the
+        contracts it starts them from (so it is current even before `homelab render`)."""
+        return self.run / "view.json"
+
+    @property
     def pidfile(self) -> Path:
         return self.run / "supervisord.pid"
 
