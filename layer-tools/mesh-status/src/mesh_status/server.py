@@ -24,7 +24,7 @@ from meshkit.view import View, ViewError, load_view
 from mesh_status import __doc__ as purpose
 from mesh_status import health, summaries, views
 
-GATEWAY_WORD = "gateway"  # what users call it; resolves to mesh.yaml's gateway.service
+GATEWAY_WORD = "gateway"  # what users call it; resolves to the view's gateway service
 
 
 def _result(summary: str, data: Any) -> CallToolResult:
