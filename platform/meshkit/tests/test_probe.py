@@ -81,6 +81,19 @@ def test_each_failure_has_one_wording(base: str) -> None:
         "status", "body", "slow", "garbage", "scheme"}
 
 
+# docs/foundation/running.md: `homelab health --json` prints these rows.
+JSON_FIELDS = ("service", "url", "ok", "status", "latency_ms", "error", "required", "host", "models_down")
+
+
+def test_the_json_row_of_homelab_health(base: str) -> None:
+    result = probe(Target("be", f"http://{base}/down", host="box"))
+    row = json.loads(json.dumps(result.as_json()))
+    assert row == {"service": "be", "url": f"http://{base}/down", "ok": False, "status": 503,
+                   "latency_ms": result.latency_ms, "error": "expected HTTP 200, got 503",
+                   "required": True, "host": "box", "models_down": {}}
+    assert sorted(row) == sorted(JSON_FIELDS)
+
+
 def test_a_sweep_takes_about_the_slowest_probe(base: str) -> None:
     start = time.perf_counter()
     results = probe_all([Target(f"s{i}", f"http://{base}/slow", timeout_s=0.5) for i in range(6)])
