@@ -284,7 +284,8 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
 
 
 def _write_view(mesh: Mesh) -> None:
-    """The programs' HOMELAB_MESH_VIEW: rendered from the same contracts they start from."""
+    """The programs' HOMELAB_MESH_VIEW: rendered from the same contracts they start from (what
+    `homelab render` writes there too; untouched when already current)."""
     text = render_view(mesh.repo)
     old = mesh.paths.view.read_text() if mesh.paths.view.exists() else None
     if old != text:

@@ -38,9 +38,11 @@ class RuntimePaths:
 
     @property
     def view(self) -> Path:
-        """The mesh view the programs read (HOMELAB_MESH_VIEW), written by `up` from the
-        contracts it starts them from (so it is current even before `homelab render`)."""
-        return self.run / "view.json"
+        """The mesh view the programs read (HOMELAB_MESH_VIEW): the checkout's mesh/view.json,
+        as on an installed host (<install_dir>/mesh/view.json), so paths in it that are relative
+        to the checkout (MCP stdio commands) resolve the same way. `up` re-renders it when the
+        contracts changed since the last `homelab render`."""
+        return self.root / "mesh" / "view.json"
 
     @property
     def pidfile(self) -> Path:

@@ -41,7 +41,7 @@ def test_up_health_and_mesh_status_share_the_sentence(tmp_path: Path) -> None:
         assert health.exit_code == 1 and f"fake-backend: {sentence}" in health.stdout, health.stdout
 
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "HOMELAB_MESH_VIEW")}
-        env["HOMELAB_MESH_VIEW"] = str(mesh.root / ".homelab/run/view.json")  # what `up` gave it
+        env["HOMELAB_MESH_VIEW"] = str(mesh.root / "mesh/view.json")  # what `up` gave it
         asked = subprocess.run(["uv", "run", "--frozen", "--project", str(REPO / "layer-tools/mesh-status"),
                                 "python", "-c", ASK_MESH_STATUS], env=env, capture_output=True,
                                text=True, timeout=540, stdin=subprocess.DEVNULL)

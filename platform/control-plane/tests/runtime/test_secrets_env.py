@@ -68,7 +68,7 @@ def test_precedence_defaults_then_secrets_then_env_file(tmp_path: Path) -> None:
     assert env["FAKE_MODE"] == "tiny" and env["FAKE_API_KEY"] == "from-secrets"
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert env["UV_PYTHON_DOWNLOADS"] == "never"
-    assert env["HOMELAB_MESH_VIEW"] == str(repo.root / ".homelab" / "run" / "view.json")
+    assert env["HOMELAB_MESH_VIEW"] == str(repo.root / "mesh" / "view.json")
     assert "HOMELAB_REPO" not in env
     env_local = mesh.root / "layer-gateway/fake-gw/config/env.local"
     env_local.parent.mkdir(parents=True)
