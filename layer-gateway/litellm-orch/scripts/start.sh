@@ -32,19 +32,13 @@ done
 [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive number, got '$workers'"
 [[ -f "$config" ]] || die "config file not found: $config"
 
-# Fill only what the environment does not already define: the process manager wins.
+# Fill only what the environment does not already define: the process manager wins. Parsed by
+# meshkit.envfile (the one env-file parser of the mesh: strict, errors name file:line).
 env_file="$service_dir/config/env.local"
 if [[ -f "$env_file" ]]; then
-  while IFS= read -r line || [[ -n "$line" ]]; do
-    line="${line#"${line%%[![:space:]]*}"}"
-    [[ -z "$line" || "$line" == \#* ]] && continue
-    line="${line#export }"
-    key="${line%%=*}"
-    value="${line#*=}"
-    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$env_file: bad line (expected NAME=value): $line"
-    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
-    if [[ -z "${!key+x}" ]]; then export "$key=$value"; fi
-  done < "$env_file"
+  exports="$(uv run --project "$service_dir" --frozen python -m meshkit.envfile --export --missing-only "$env_file")" \
+    || die "cannot use $env_file (see above)"
+  eval "$exports"
 fi
 
 # Never fetch the model cost map from the internet (blocking 5 s timeout + retries on import).
@@ -53,10 +47,9 @@ export LITELLM_LOCAL_MODEL_COST_MAP="${LITELLM_LOCAL_MODEL_COST_MAP:-True}"
 export LITELLM_LOG="${LITELLM_LOG:-ERROR}"
 
 [[ -n "${LITELLM_MASTER_KEY:-}" ]] || die "LITELLM_MASTER_KEY is not set (put it in $env_file or the unit's EnvironmentFile)"
-[[ "$LITELLM_MASTER_KEY" == sk-* ]] || die "LITELLM_MASTER_KEY must start with 'sk-'"
-if [[ "${OPTILLM_PROXY_KEY:-}" == sk-* ]]; then
-  die "OPTILLM_PROXY_KEY must NOT start with 'sk-' (OptiLLM would forward it upstream as the gateway key)"
-fi
+# The sk- rule (meshkit.keys): the master key starts with sk-, OptiLLM's key must not.
+uv run --project "$service_dir" --frozen python -m meshkit.keys \
+  --master LITELLM_MASTER_KEY --not-master OPTILLM_PROXY_KEY || die "bad key (see above)"
 
 cd "$service_dir"
 # Our launcher, not `litellm`: exactly host:port (LiteLLM's CLI moves to a random port when 4000 is

@@ -35,8 +35,10 @@ esac
 
 [[ -n "${LITELLM_MASTER_KEY:-}" ]] || die "LITELLM_MASTER_KEY is not set (the key OptiLLM calls the gateway with)"
 [[ -n "${OPTILLM_PROXY_KEY:-}" ]] || die "OPTILLM_PROXY_KEY is not set (the key the gateway must send)"
-# A client bearer token starting with sk- is forwarded upstream by OptiLLM instead of its own key.
-[[ "$OPTILLM_PROXY_KEY" != sk-* ]] || die "OPTILLM_PROXY_KEY must NOT start with 'sk-'"
+# A client bearer token starting with sk- is forwarded upstream by OptiLLM instead of its own key:
+# the mesh's one sk- rule (meshkit.keys).
+uv run --project "$service_dir" --frozen python -m meshkit.keys --not-master OPTILLM_PROXY_KEY \
+  || die "bad key (see above)"
 
 base_url="${OPTILLM_BASE_URL:-http://127.0.0.1:4000/v1}"
 client_key="$OPTILLM_PROXY_KEY"

@@ -10,7 +10,8 @@ import pytest
 from conftest import start_server, stop_server, wait_until
 from openai import AuthenticationError, OpenAI
 
-from ov_server.config import ConfigError, load_settings, parse_env_file
+from meshkit.envfile import read as parse_env_file
+from ov_server.config import ConfigError, load_settings
 from ov_server.registry import load_registry
 
 KEY = "sk-test-key"

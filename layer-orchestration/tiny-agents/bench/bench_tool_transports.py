@@ -50,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=50)
     args = ap.parse_args()
-    env = {**os.environ, "HOMELAB_REPO": str(REPO)}
+    env = {**os.environ, "HOMELAB_MESH_VIEW": str(REPO / "mesh" / "view.json")}
     env.pop("VIRTUAL_ENV", None)
     port = free_port()
     server = subprocess.Popen(["uv", "run", "--project", str(TOOL), "mesh-status", "--transport", "streamable-http",

@@ -5,13 +5,13 @@ Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -144,80 +144,79 @@ def tool_python(name: str) -> str:
     return out.stdout.strip()
 
 
-def spec(path: Path, text: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "SERVICE_SPEC.md").write_text("---\n" + textwrap.dedent(text).strip() + "\n---\n")
-
-
 @dataclass(frozen=True)
 class Mesh:
-    root: Path
+    root: Path  # a fake checkout: only mesh/view.json
     gateway_url: str
     backend_url: str
     page_url: str
-    registry: Path
+    view: Path  # mesh/view.json (HOMELAB_MESH_VIEW): the agent's and mesh-status's mesh
 
 
-def write_contracts(root: Path, gateway_url: str, gw_port: int, backend_port: int, model: str) -> None:
-    """The fake checkout's mesh.yaml and two contracts: the gateway (our LiteLLM) and `ov-server`
-    at `backend_port`, serving `model`; tool servers go in the registry each caller writes."""
-    (root / "mesh").mkdir(parents=True)
-    (root / "mesh" / "mesh.yaml").write_text(yaml.safe_dump({
-        "name": "testmesh", "gateway": {"service": "litellm-orch", "public_base_url": gateway_url},
-        "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}]}))
-    spec(root / "layer-gateway" / "litellm-orch", f"""
-        name: litellm-orch
-        kind: gateway
-        host: local
-        bind: 127.0.0.1
-        port: {gw_port}
-        health: {{path: /health/liveliness}}
-        run: {{command: [x]}}
-        """)
-    spec(root / "layer-inference" / "ov-server", f"""
-        name: ov-server
-        kind: backend
-        host: local
-        bind: 127.0.0.1
-        port: {backend_port}
-        health: {{path: /health}}
-        run: {{command: [x]}}
-        models: [{{name: {model}, upstream_id: {model}}}]
-        """)
+def mcp_server(name: str, command: str, args: list[str]) -> dict:
+    """One MCP server entry of a view, started over stdio with `command args`."""
+    return {"name": name, "purpose": name, "transport": "streamable-http", "host": "local",
+            "url": "http://127.0.0.1:9/mcp", "port": 9, "stdio": {"command": command, "args": args},
+            "tools": []}
+
+
+def view_doc(gateway_url: str, gw_port: int, backend_port: int, model: str,
+             mcp: list[dict] | None = None) -> dict:
+    """A mesh view (what `homelab render` writes to mesh/view.json): the gateway (our LiteLLM) and
+    `ov-server` at `backend_port`, serving `model`, and the MCP servers `mcp`. Both the agent and
+    the mesh-status it spawns read it (HOMELAB_MESH_VIEW)."""
+    def service(name: str, kind: str, layer: str, port: int, health: str) -> dict:
+        return {"name": name, "kind": kind, "layer": layer, "host": "local", "bind": "127.0.0.1",
+                "port": port, "exposure": "localhost", "address": "127.0.0.1",
+                "url": f"http://127.0.0.1:{port}",
+                "health": {"url": f"http://127.0.0.1:{port}{health}",
+                           "local_url": f"http://127.0.0.1:{port}{health}", "expect_status": 200,
+                           "expect_body": "", "timeout_s": 3.0, "required": True, "auth_env": None},
+                "upstreams": [], "autostart": True}
+
+    return {"format": 1, "generated_by": "tests/conftest.py", "mesh": "testmesh",
+            "gateway": {"service": "litellm-orch", "url": gateway_url},
+            "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"}],
+            "services": [service("litellm-orch", "gateway", "gateway", gw_port, "/health/liveliness"),
+                         service("ov-server", "backend", "inference", backend_port, "/health")],
+            "routes": [{"name": model, "kind": "model", "service": "ov-server", "upstream_id": model,
+                        "fallbacks": [], "approach": None, "target": None}],
+            "mcp_servers": mcp or [],
+            "never_call": [{"address": "127.0.0.1", "port": backend_port, "service": "ov-server",
+                            "kind": "backend"}]}
+
+
+def write_view(root: Path, gateway_url: str, gw_port: int, backend_port: int, model: str,
+               mcp: list[dict] | None = None) -> Path:
+    path = root / "mesh" / "view.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(view_doc(gateway_url, gw_port, backend_port, model, mcp)))
+    return path
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory, gateway_url, backend_url, page_url) -> Mesh:
-    """A fake checkout: contracts say the gateway is our LiteLLM and jerry-tiny is served by
-    `ov-server` at the scripted backend's address; the registry starts the REAL tool servers."""
+    """A fake checkout: its view says the gateway is our LiteLLM and jerry-tiny is served by
+    `ov-server` at the scripted backend's address; its MCP servers are the REAL tool servers."""
     root = tmp_path_factory.mktemp("repo")
     gw_port = int(gateway_url.split(":")[2].split("/")[0])
     be_port = int(backend_url.rsplit(":", 1)[1])
-    write_contracts(root, gateway_url, gw_port, be_port, "jerry-tiny")
-    registry = root / "layer-tools" / "registry.yaml"
-    registry.parent.mkdir()
     # The real tool servers, started with their own environment's interpreter: the same code the
     # registry's `uv run --project ...` starts, minus uv's per-spawn overhead (dozens of spawns
-    # here). The `uv run` form itself is covered by test_config's real-registry test and the
-    # agent.json test.
+    # here). The `uv run` form itself is covered by test_config's real-view test and the
+    # agent.json test. web-fetch gets WEB_FETCH_ALLOW from agent_env (the agent forwards it).
     web_fetch, mesh_status = tool_python("web-fetch"), tool_python("mesh-status")
-    registry.write_text(yaml.safe_dump({"servers": {
-        "web-fetch": {"purpose": "read pages", "transport": "streamable-http", "host": "local",
-                      "url": "http://127.0.0.1:9/mcp", "port": 9,
-                      "stdio": {"command": web_fetch, "args": ["-m", "web_fetch.cli", "--transport", "stdio"],
-                                "env": {"WEB_FETCH_ALLOW": "127.0.0.1"}}},
-        "mesh-status": {"purpose": "the mesh", "transport": "streamable-http", "host": "local",
-                        "url": "http://127.0.0.1:9/mcp", "port": 9,
-                        "stdio": {"command": mesh_status, "args": ["-m", "mesh_status.cli", "--transport", "stdio"],
-                                  "env": {"HOMELAB_REPO": str(root)}}},
-    }}))
-    return Mesh(root, gateway_url, backend_url, page_url, registry)
+    view = write_view(root, gateway_url, gw_port, be_port, "jerry-tiny", [
+        mcp_server("web-fetch", web_fetch, ["-m", "web_fetch.cli", "--transport", "stdio"]),
+        mcp_server("mesh-status", mesh_status, ["-m", "mesh_status.cli", "--transport", "stdio"])])
+    return Mesh(root, gateway_url, backend_url, page_url, view)
 
 
 def agent_env(mesh: Mesh, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "WEB_FETCH_"))}
     env.pop("VIRTUAL_ENV", None)
-    env.update({"HOMELAB_REPO": str(mesh.root), "TINYAGENTS_MODEL": "jerry-scripted",
+    env.update({"HOMELAB_MESH_VIEW": str(mesh.view), "WEB_FETCH_ALLOW": "127.0.0.1",
+                "TINYAGENTS_MODEL": "jerry-scripted",
                 "TINYAGENTS_API_KEY": MASTER_KEY, "TINYAGENTS_SERVE_KEY": SERVE_KEY})
     env.update(extra)
     return env

@@ -13,8 +13,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
-from conftest import (GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, stop, tool_python, wait_http,
-                      write_contracts)
+from conftest import (GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, mcp_server, stop, tool_python,
+                      wait_http, write_view)
 
 MODEL = "jerry-chat"
 OV_SERVER = REPO / "layer-inference" / "ov-server"
@@ -64,21 +64,13 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
 
         root = work / "repo"
         gateway_url = f"http://127.0.0.1:{gw_port}/v1"
-        write_contracts(root, gateway_url, gw_port, ov_port, MODEL)
-        registry = root / "layer-tools" / "registry.yaml"
-        registry.parent.mkdir()
-        registry.write_text(yaml.safe_dump({"servers": {
-            "mesh-status": {"purpose": "the mesh", "transport": "streamable-http", "host": "local",
-                            "url": "http://127.0.0.1:9/mcp", "port": 9,
-                            "stdio": {"command": tool_python("mesh-status"),
-                                      "args": ["-m", "mesh_status.cli", "--transport", "stdio"],
-                                      "env": {"HOMELAB_REPO": str(root)}}},
+        view = write_view(root, gateway_url, gw_port, ov_port, MODEL, [
+            mcp_server("mesh-status", tool_python("mesh-status"),
+                       ["-m", "mesh_status.cli", "--transport", "stdio"]),
             # web-fetch as the default registry lists it (after mesh-status), its network cut.
-            "web-fetch": {"purpose": "a web page as text", "transport": "streamable-http", "host": "local",
-                          "url": "http://127.0.0.1:9/mcp", "port": 9,
-                          "stdio": {"command": tool_python("web-fetch"),
-                                    "args": [str(Path(__file__).with_name("offline_web_fetch.py"))]}}}}))
-        yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", registry)
+            mcp_server("web-fetch", tool_python("web-fetch"),
+                       [str(Path(__file__).with_name("offline_web_fetch.py"))])])
+        yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", view)
 
 
 # Questions about the mesh a user would ask, each with what a correct answer must say (lower-case

@@ -8,17 +8,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import mcp_server, view_doc
+from meshkit.view import load_view, parse
 
 from tiny_agents import agentjson, gateway, registry
 from tiny_agents.config import Options, resolve
 from tiny_agents.errors import AgentError
-from tiny_agents.mesh import MeshInfo, find_root, load
 
 REPO = Path(__file__).resolve().parents[3]
+REAL_VIEW = REPO / "mesh" / "view.json"
 
 
-def mesh_info(**forbidden: str) -> MeshInfo:
-    return MeshInfo(None, "http://127.0.0.1:4000/v1", dict(forbidden))
+def mesh_view(backend_port: int = 4010):
+    """A view whose gateway is :4000 and whose backend ov-server listens on `backend_port`."""
+    return parse(view_doc("http://127.0.0.1:4000/v1", 4000, backend_port, "m"), Path("view.json"))
 
 
 @pytest.mark.parametrize("a, b", [
@@ -42,7 +45,7 @@ def test_normalise_different(a, b):
 
 
 def test_check_api_base():
-    info = mesh_info(**{"127.0.0.1:4010": "backend ov-server", "localhost:4010": "backend ov-server"})
+    info = mesh_view(4010)
     assert gateway.check_api_base("http://localhost:4000/v1/", "http://127.0.0.1:4000/v1", info) == "http://localhost:4000/v1"
     with pytest.raises(AgentError, match="that is the backend ov-server"):
         gateway.check_api_base("http://localhost:4010/v1", "http://127.0.0.1:4000/v1", info)
@@ -52,11 +55,11 @@ def test_check_api_base():
         gateway.check_api_base("ftp://x", "http://127.0.0.1:4000/v1", info)
 
 
-def test_real_contracts_forbid_backend_and_optimizer():
-    info = load(find_root({}))
+def test_real_view_forbids_backend_and_optimizer():
+    info = load_view(REAL_VIEW)
     assert gateway.normalise(info.gateway_url) == "http://127.0.0.1:4000/v1"
-    assert info.forbidden["127.0.0.1:4010"] == "backend ov-server"
-    assert info.forbidden["127.0.0.1:4020"] == "optimizer optillm-proxy"
+    assert {(n.address, n.port): n.owner for n in info.never_call} == {
+        ("127.0.0.1", 4010): "backend ov-server", ("127.0.0.1", 4020): "optimizer optillm-proxy"}
     with pytest.raises(AgentError, match="optimizer optillm-proxy"):
         gateway.check_api_base("http://127.0.0.1:4020/v1", info.gateway_url, info)
     with pytest.raises(AgentError, match="not the gateway"):
@@ -163,9 +166,10 @@ def test_shipped_agent_json_points_at_the_gateway():
 
 
 def fake_repo(tmp_path: Path) -> Path:
+    """A checkout with only a mesh view (gateway :5000, one MCP server) and a registry file."""
     (tmp_path / "mesh").mkdir()
-    (tmp_path / "mesh" / "mesh.yaml").write_text(
-        "name: t\ngateway: {service: gw, public_base_url: 'http://127.0.0.1:5000/v1'}\nhosts: []\n")
+    doc = view_doc("http://127.0.0.1:5000/v1", 5000, 5010, "m", [mcp_server("only-one", "echo", [])])
+    (tmp_path / "mesh" / "view.json").write_text(json.dumps(doc))
     (tmp_path / "layer-tools").mkdir()
     (tmp_path / "layer-tools" / "registry.yaml").write_text(textwrap.dedent("""\
         servers:
@@ -174,9 +178,20 @@ def fake_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def view_env(root: Path) -> dict[str, str]:
+    return {"HOMELAB_MESH_VIEW": str(root / "mesh" / "view.json")}
+
+
+def test_missing_view_is_a_clear_error(tmp_path):
+    with pytest.raises(AgentError, match="HOMELAB_MESH_VIEW is not set.*--mesh-view"):
+        resolve(Options(no_tools=True), {})
+    with pytest.raises(AgentError, match=r"view.json: not found"):
+        resolve(Options(no_tools=True, mesh_view=str(tmp_path / "view.json")), {})
+
+
 def test_precedence_flag_agent_env_default(tmp_path):
     root = fake_repo(tmp_path)
-    env = {"HOMELAB_REPO": str(root)}
+    env = view_env(root)
     cfg = resolve(Options(), env)
     assert (cfg.api_base, cfg.model, cfg.key_missing) == ("http://127.0.0.1:5000/v1", "jerry-chat", True)
     assert [s.name for s in cfg.servers] == ["only-one"] and cfg.servers[0].cwd == root
@@ -192,7 +207,7 @@ def test_precedence_flag_agent_env_default(tmp_path):
 def test_agent_servers_replace_the_registry_unless_asked(tmp_path):
     root = fake_repo(tmp_path)
     agent = write_agent(tmp_path, {"servers": [{"type": "http", "url": "http://127.0.0.1:9/mcp", "name": "mine"}]})
-    env = {"HOMELAB_REPO": str(root)}
+    env = view_env(root)
     assert [s.name for s in resolve(Options(agent=str(agent)), env).servers] == ["mine"]
     both = resolve(Options(agent=str(agent), registry=str(root / "layer-tools" / "registry.yaml")), env)
     assert [s.name for s in both.servers] == ["mine", "only-one"]
@@ -200,7 +215,7 @@ def test_agent_servers_replace_the_registry_unless_asked(tmp_path):
 
 
 def test_env_api_base_must_be_the_gateway(tmp_path):
-    env = {"HOMELAB_REPO": str(fake_repo(tmp_path)), "TINYAGENTS_API_BASE": "http://127.0.0.1:4000/v1"}
+    env = {**view_env(fake_repo(tmp_path)), "TINYAGENTS_API_BASE": "http://127.0.0.1:4000/v1"}
     with pytest.raises(AgentError, match=r"not the gateway \(http://127.0.0.1:5000/v1\)"):
         resolve(Options(no_tools=True), env)
     ok = resolve(Options(no_tools=True), {**env, "TINYAGENTS_GATEWAY_URL": "http://127.0.0.1:4000/v1"})
@@ -218,7 +233,8 @@ def test_unreachable_tool_server_is_a_clear_error(tmp_path):
     root = fake_repo(tmp_path)
     (root / "layer-tools" / "registry.yaml").write_text(
         f"servers:\n  ghost: {{url: 'http://127.0.0.1:{closed}/mcp', stdio: {{command: /nonexistent/ghost-server}}}}\n")
-    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root), "TINYAGENTS_SERVE_KEY": "k" * 32}
+    env = {"PATH": "/usr/bin:/bin", **view_env(root), "TINYAGENTS_SERVE_KEY": "k" * 32,
+           "TINYAGENTS_REGISTRY": str(root / "layer-tools" / "registry.yaml")}
     cases = [("tools", "http", "ConnectError"), ("tools", "stdio", "No such file"), ("serve", "http", "ConnectError")]
     for command, transport, reason in cases:
         proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", command, "--transport", transport],
@@ -229,12 +245,13 @@ def test_unreachable_tool_server_is_a_clear_error(tmp_path):
 
 
 def test_real_registry_stdio_servers_start_and_list_their_tools():
-    """The rendered registry's stdio commands (run from the repo root) really start the tools."""
+    """The rendered view's stdio commands (run from the repo root) really start the tools."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYAGENTS_", "HOMELAB_", "VIRTUAL_ENV"))}
+    env["HOMELAB_MESH_VIEW"] = str(REAL_VIEW)
     proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "tools"], env=env, capture_output=True,
                           text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -257,10 +274,10 @@ def test_per_server_allowed_tools_reach_the_real_tool_servers(tmp_path):
     folder.mkdir()
     mesh_status, web_fetch = tool_python("mesh-status"), tool_python("web-fetch")
     write_agent(folder, {"endpointUrl": "http://127.0.0.1:5000/v1", "servers": [
-        {"type": "stdio", "command": mesh_status, "args": ["-m", "mesh_status.cli"], "env": {"HOMELAB_REPO": str(root)},
+        {"type": "stdio", "command": mesh_status, "args": ["-m", "mesh_status.cli"], "env": view_env(root),
          "allowed_tools": ["topology", "service_health"]},
         {"type": "stdio", "config": {"command": web_fetch, "args": ["-m", "web_fetch.cli"], "allowed_tools": []}}]})
-    env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(root)}
+    env = {"PATH": "/usr/bin:/bin", **view_env(root)}
 
     def tools(*flags: str) -> set[str]:
         proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "tools", "--agent", str(folder), *flags],

@@ -115,8 +115,8 @@ def test_gateway_override_cannot_point_at_a_backend(mesh):
 
 def test_gateway_override_for_a_mesh_whose_gateway_lives_elsewhere(mesh):
     """The real checkout's mesh says :4000; the override points the agent at the test gateway."""
-    env = agent_env(mesh, TINYAGENTS_GATEWAY_URL=mesh.gateway_url, TINYAGENTS_API_BASE=mesh.gateway_url)
-    env.pop("HOMELAB_REPO")
+    env = agent_env(mesh, TINYAGENTS_GATEWAY_URL=mesh.gateway_url, TINYAGENTS_API_BASE=mesh.gateway_url,
+                    HOMELAB_MESH_VIEW=str(REPO / "mesh" / "view.json"))
     out = result_of(run_agent(mesh, "run", "--json", "--no-tools", "[scenario:plain] hi", env=env))
     assert out["answer"] == "Hello from the scripted backend."
 
@@ -135,7 +135,7 @@ def test_wrong_key_is_a_clear_gateway_error(mesh):
 
 def test_http_transport_to_a_running_tool_server(mesh, tmp_path):
     port = free_port()
-    env = {**os.environ, "HOMELAB_REPO": str(mesh.root)}
+    env = {**os.environ, "HOMELAB_MESH_VIEW": str(mesh.view)}
     env.pop("VIRTUAL_ENV", None)
     server = subprocess.Popen(["uv", "run", "--frozen", "--project", str(_tools_dir() / "mesh-status"), "mesh-status",
                                "--transport", "streamable-http", "--port", str(port)],
@@ -168,7 +168,7 @@ def test_hugging_face_agent_json(mesh, tmp_path):
         "servers": [{"type": "stdio", "config": {
             "command": "uv",
             "args": ["run", "--frozen", "--project", str(_tools_dir() / "mesh-status"), "mesh-status", "--transport", "stdio"],
-            "env": {"HOMELAB_REPO": str(mesh.root)}}}],
+            "env": {"HOMELAB_MESH_VIEW": str(mesh.view)}}}],
         "allowed_tools": ["list_models", "service_health"],
     }))
     (folder / "PROMPT.md").write_text("You answer questions about the mesh.")

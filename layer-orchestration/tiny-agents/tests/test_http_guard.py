@@ -152,7 +152,7 @@ def test_serve_refuses_to_start_without_a_key(tmp_path):
     from conftest import REPO
 
     for value in ("", "short"):
-        env = {"PATH": "/usr/bin:/bin", "HOMELAB_REPO": str(REPO), "TINYAGENTS_SERVE_KEY": value}
+        env = {"PATH": "/usr/bin:/bin", "HOMELAB_MESH_VIEW": str(REPO / "mesh" / "view.json"), "TINYAGENTS_SERVE_KEY": value}
         proc = subprocess.run([sys.executable, "-m", "tiny_agents.cli", "serve", "--no-tools"], env=env,
                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert proc.returncode == 2, proc.stderr

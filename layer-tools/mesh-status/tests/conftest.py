@@ -1,15 +1,15 @@
-"""A fake mesh: contracts in a temp repo whose services point at a loopback test server
-(healthy, failing, slow, wrong body) and at a closed port."""
+"""A fake mesh: a mesh view whose services point at a loopback test server (healthy, failing,
+slow, wrong body) and at a closed port."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -65,86 +65,67 @@ def probe_port() -> int:
     thread.join(timeout=5)
 
 
-def spec(path: Path, text: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "SERVICE_SPEC.md").write_text("---\n" + textwrap.dedent(text).strip() + "\n---\n# prose\n")
+def _service(name: str, kind: str, layer: str, port: int | None, *, bind: str | None = "127.0.0.1",
+             address: str | None = "127.0.0.1", health: dict | None = None, exposure: str = "localhost",
+             upstreams: tuple[str, ...] = ()) -> dict:
+    """One service entry of a mesh view (mesh/view.json, what `homelab render` writes)."""
+    url = f"http://{address}:{port}" if port is not None and address else None
+    if health is not None:
+        health = {"expect_status": 200, "expect_body": "", "timeout_s": 3.0, "required": True,
+                  "auth_env": None, **health}
+        path = health.pop("path")
+        health |= {"url": url + path, "local_url": f"http://127.0.0.1:{port}{path}"}
+    return {"name": name, "kind": kind, "layer": layer, "host": "local", "bind": bind, "port": port,
+            "exposure": exposure, "address": address if port else None, "url": url, "health": health,
+            "upstreams": list(upstreams), "autostart": True}
+
+
+def _route(name: str, service: str, upstream_id: str, fallbacks: tuple[str, ...] = (),
+           approach: str | None = None, target: str | None = None) -> dict:
+    return {"name": name, "kind": "alias" if target else "model", "service": service,
+            "upstream_id": upstream_id, "fallbacks": list(fallbacks), "approach": approach,
+            "target": target}
+
+
+def fake_view(probe_port: int) -> dict:
+    """A mesh whose services point at the loopback test server (healthy, failing, slow, wrong
+    body) and at a closed port."""
+    closed = free_port()
+    return {
+        "format": 1, "generated_by": "tests/conftest.py", "mesh": "testmesh",
+        "gateway": {"service": "gw", "url": f"http://127.0.0.1:{probe_port}/v1"},
+        "hosts": [{"name": "local", "address": "127.0.0.1", "role": "everything"},
+                  {"name": "nas", "address": "192.0.2.10", "role": "storage box"}],
+        "services": [
+            _service("be", "backend", "inference", probe_port, health={"path": "/down"}),
+            _service("cli", "client", "orchestration", None, bind=None, address=None),
+            _service("gone", "backend", "inference", closed, health={"path": "/health"}),
+            _service("gw", "gateway", "gateway", probe_port, bind="0.0.0.0", exposure="lan",
+                     health={"path": "/ok"}, upstreams=("be",)),
+            _service("opt", "optimizer", "gateway", probe_port,
+                     health={"path": "/slow", "timeout_s": 0.3}),
+            _service("tool", "mcp-tool", "tools", probe_port,
+                     health={"path": "/wrong-body", "expect_body": '"status": "ok"', "required": False}),
+        ],
+        "routes": [_route("jerry-small", "be", "small-v1", ("jerry-big",)),
+                   _route("jerry-big", "be", "big-v2"), _route("jerry-gone", "gone", "g"),
+                   _route("jerry-small-moa", "opt", "moa-jerry-small", approach="moa",
+                          target="jerry-small")],
+        "mcp_servers": [],
+        "never_call": [],
+    }
 
 
 @pytest.fixture
-def fake_repo(tmp_path: Path, probe_port: int) -> Path:
-    return write_fake_repo(tmp_path, probe_port)
+def fake_view_file(tmp_path: Path, probe_port: int) -> Path:
+    """The fake mesh's view file (HOMELAB_MESH_VIEW)."""
+    return write_fake_view(tmp_path, probe_port)
 
 
-def write_fake_repo(tmp_path: Path, probe_port: int) -> Path:
-    closed = free_port()
-    (tmp_path / "mesh").mkdir()
-    (tmp_path / "mesh" / "mesh.yaml").write_text(textwrap.dedent("""\
-        name: testmesh
-        gateway: {service: gw, public_base_url: "http://127.0.0.1:%d/v1"}
-        hosts:
-          - {name: local, address: 127.0.0.1, role: everything}
-          - {name: nas, address: 192.0.2.10, role: storage box}
-        """ % probe_port))
-    spec(tmp_path / "layer-gateway" / "gw", f"""
-        name: gw
-        kind: gateway
-        host: local
-        bind: 0.0.0.0
-        port: {probe_port}
-        exposure: lan
-        health: {{path: /ok}}
-        upstreams: [be]
-        run: {{command: [x]}}
-        """)
-    spec(tmp_path / "layer-inference" / "be", f"""
-        name: be
-        kind: backend
-        host: local
-        bind: 127.0.0.1
-        port: {probe_port}
-        health: {{path: /down}}
-        run: {{command: [x]}}
-        models:
-          - {{name: jerry-small, upstream_id: small-v1, fallbacks: [jerry-big]}}
-          - {{name: jerry-big, upstream_id: big-v2}}
-        """)
-    spec(tmp_path / "layer-gateway" / "opt", f"""
-        name: opt
-        kind: optimizer
-        host: local
-        bind: 127.0.0.1
-        port: {probe_port}
-        health: {{path: /slow, timeout_s: 0.3}}
-        run: {{command: [x]}}
-        aliases:
-          - {{name: jerry-small-moa, approach: moa, target: jerry-small}}
-        """)
-    spec(tmp_path / "layer-tools" / "tool", f"""
-        name: tool
-        kind: mcp-tool
-        host: local
-        bind: 127.0.0.1
-        port: {probe_port}
-        health: {{path: /wrong-body, expect_body: '"status": "ok"', required: false}}
-        run: {{command: [x]}}
-        """)
-    spec(tmp_path / "layer-inference" / "gone", f"""
-        name: gone
-        kind: backend
-        host: local
-        bind: 127.0.0.1
-        port: {closed}
-        health: {{path: /health}}
-        run: {{command: [x]}}
-        models: [{{name: jerry-gone, upstream_id: g}}]
-        """)
-    spec(tmp_path / "layer-orchestration" / "cli", """
-        name: cli
-        kind: client
-        host: local
-        run: {command: [x]}
-        """)
-    return tmp_path
+def write_fake_view(tmp_path: Path, probe_port: int) -> Path:
+    path = tmp_path / "view.json"
+    path.write_text(json.dumps(fake_view(probe_port)))
+    return path
 
 
 @pytest.fixture
@@ -155,8 +136,8 @@ def anyio_backend() -> str:
 CMD = [sys.executable, "-m", "mesh_status.cli"]
 
 
-def env_for(root: Path) -> dict[str, str]:
-    return {**os.environ, "HOMELAB_REPO": str(root)}
+def env_for(view: Path) -> dict[str, str]:
+    return {**os.environ, "HOMELAB_MESH_VIEW": str(view)}
 
 
 @contextmanager
@@ -189,7 +170,7 @@ def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]
 
 
 @pytest.fixture
-def http_server(fake_repo: Path):
+def http_server(fake_view_file: Path):
     """The real server process over streamable HTTP on a free port; yields its base URL."""
-    with running_server(env_for(fake_repo)) as (base, _proc):
+    with running_server(env_for(fake_view_file)) as (base, _proc):
         yield base

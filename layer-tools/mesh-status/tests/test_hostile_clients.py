@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CMD, env_for, running_server, write_fake_repo
+from conftest import CMD, env_for, running_server, write_fake_view
 from mcp import Client, StdioServerParameters
 from test_mcp1_client import client_v1
 
@@ -50,7 +50,7 @@ def wait_gone(mark: str, timeout: float = 10) -> None:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory, probe_port) -> Path:
-    return write_fake_repo(tmp_path_factory.mktemp("mesh"), probe_port)
+    return write_fake_view(tmp_path_factory.mktemp("mesh"), probe_port)
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ def client_v1(env: dict[str, str], *target: str, tool: str, args: dict) -> dict:
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
-def test_mcp1_client_asks_where_a_model_runs(transport, fake_repo, request):
-    env = env_for(fake_repo)
+def test_mcp1_client_asks_where_a_model_runs(transport, fake_view_file, request):
+    env = env_for(fake_view_file)
     target = ("stdio", *CMD, "--transport", "stdio") if transport == "stdio" else \
         ("http", request.getfixturevalue("http_server") + "/mcp")
     models = client_v1(env, *target, tool="list_models", args={})

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from mesh_status.contracts import ContractsError, find_root, load
+from meshkit.view import ViewError, load_view
+
 from mesh_status.server import build_server
+
+REAL_VIEW = Path(__file__).resolve().parents[3] / "mesh" / "view.json"
 
 pytestmark = pytest.mark.anyio
 
 
-def server_for(root: Path):
-    return build_server(lambda: load(root))
+def server_for(view: Path):
+    return build_server(lambda: load_view(view))
 
 
 async def call(server, tool: str, **args):
@@ -28,15 +32,15 @@ def rows(result):
     return data["result"] if "result" in data and isinstance(data["result"], list) else data
 
 
-async def test_tools_listed(fake_repo):
-    async with Client(server_for(fake_repo)) as client:
+async def test_tools_listed(fake_view_file):
+    async with Client(server_for(fake_view_file)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == {"list_models", "service_health", "topology"}
     assert "service" in tools["service_health"].input_schema["properties"]
 
 
-async def test_list_models(fake_repo):
-    models = rows(await call(server_for(fake_repo), "list_models"))
+async def test_list_models(fake_view_file):
+    models = rows(await call(server_for(fake_view_file), "list_models"))
     by_name = {m["name"]: m for m in models}
     assert [m["name"] for m in models] == ["jerry-big", "jerry-gone", "jerry-small", "jerry-small-moa"]
     assert by_name["jerry-small"] | {"port": 0} == {
@@ -46,8 +50,8 @@ async def test_list_models(fake_repo):
     assert (moa["kind"], moa["service"], moa["upstream_id"], moa["target"]) == ("alias", "opt", "moa-jerry-small", "jerry-small")
 
 
-async def test_topology(fake_repo, probe_port):
-    topo = rows(await call(server_for(fake_repo), "topology"))
+async def test_topology(fake_view_file, probe_port):
+    topo = rows(await call(server_for(fake_view_file), "topology"))
     assert topo["mesh"] == "testmesh"
     assert [h["name"] for h in topo["hosts"]] == ["local", "nas"]
     svcs = {s["name"]: s for s in topo["services"]}
@@ -58,83 +62,85 @@ async def test_topology(fake_repo, probe_port):
     assert svcs["be"]["exposure"] == "localhost"
 
 
-async def test_service_health_all(fake_repo, probe_port):
-    health = {r["service"]: r for r in rows(await call(server_for(fake_repo), "service_health"))}
+async def test_service_health_all(fake_view_file, probe_port):
+    health = {r["service"]: r for r in rows(await call(server_for(fake_view_file), "service_health"))}
     assert set(health) == {"gw", "be", "opt", "tool", "gone"}  # cli has no listening socket
     assert health["gw"]["healthy"] is True and health["gw"]["status"] == 200
     assert health["gw"]["url"] == f"http://127.0.0.1:{probe_port}/ok"
-    assert health["be"]["healthy"] is False and "expected status 200, got 503" in health["be"]["error"]
-    assert health["opt"]["healthy"] is False and "timeout" in health["opt"]["error"]
+    assert health["be"]["healthy"] is False and health["be"]["error"] == "expected HTTP 200, got 503"
+    assert health["opt"]["healthy"] is False and health["opt"]["error"] == "timed out after 0.3 s"
     assert health["tool"]["healthy"] is False and "body does not contain" in health["tool"]["error"]
     assert health["tool"]["required"] is False
-    assert health["gone"]["healthy"] is False and "ConnectError" in health["gone"]["error"]
+    assert health["gone"]["healthy"] is False and health["gone"]["error"].startswith("connection refused by 127.0.0.1:")
 
 
-async def test_service_health_one_and_by_model(fake_repo):
-    server = server_for(fake_repo)
+async def test_service_health_one_and_by_model(fake_view_file):
+    server = server_for(fake_view_file)
     assert [r["service"] for r in rows(await call(server, "service_health", service="gw"))] == ["gw"]
     # "is jerry-small up?": a model name probes the service that serves it.
     only = rows(await call(server, "service_health", service="jerry-small"))
     assert [(r["service"], r["healthy"]) for r in only] == [("be", False)]
 
 
-async def test_unknown_service_is_a_tool_error(fake_repo):
-    r = await call(server_for(fake_repo), "service_health", service="nope")
+async def test_unknown_service_is_a_tool_error(fake_view_file):
+    r = await call(server_for(fake_view_file), "service_health", service="nope")
     assert r.is_error and "unknown service name 'nope'" in r.content[0].text and "gw" in r.content[0].text
 
 
-async def test_service_without_health_endpoint(fake_repo):
-    r = await call(server_for(fake_repo), "service_health", service="cli")
+async def test_service_without_health_endpoint(fake_view_file):
+    r = await call(server_for(fake_view_file), "service_health", service="cli")
     assert r.is_error and "no HTTP health endpoint" in r.content[0].text
 
 
 @pytest.mark.parametrize("breakage, message", [
-    (lambda root: (root / "layer-inference" / "be" / "SERVICE_SPEC.md").write_text("---\nname: [unclosed\n---\n"), "invalid YAML"),
-    (lambda root: (root / "layer-inference" / "be" / "SERVICE_SPEC.md").write_text("no front matter"), "front-matter"),
-    (lambda root: (root / "mesh" / "mesh.yaml").unlink(), "mesh.yaml"),
+    (lambda path: path.write_text("{not json"), "view.json:1: not valid JSON"),
+    (lambda path: path.write_text(json.dumps({**json.loads(path.read_text()), "format": 2})),
+     "format: this meshkit reads format 1, the view is format 2"),
+    (lambda path: path.write_text(path.read_text().replace('"port": null', '"port": "x"')),
+     "services[1].port: expected an integer, got a string"),
+    (lambda path: path.unlink(), "view.json: not found"),
 ])
-async def test_unreadable_contracts_are_tool_errors(fake_repo, breakage, message):
-    breakage(fake_repo)
+async def test_unreadable_view_is_a_tool_error(fake_view_file, breakage, message):
+    breakage(fake_view_file)
     for tool in ("list_models", "topology", "service_health"):
-        r = await call(server_for(fake_repo), tool)
-        assert r.is_error and "contracts unreadable" in r.content[0].text and message in r.content[0].text
+        r = await call(server_for(fake_view_file), tool)
+        assert r.is_error and "mesh view unreadable" in r.content[0].text and message in r.content[0].text
 
 
-def test_real_repo_contracts():
-    """The checkout's own contracts: jerry-tiny is served by ov-server on host local."""
-    root = find_root({})
-    assert (root / "mesh" / "mesh.yaml").is_file()
-    mesh = load(root)
-    assert {"litellm-orch", "ov-server", "web-fetch", "mesh-status", "tiny-agents"} <= set(mesh.services)
+def test_real_view():
+    """The checkout's own rendered view: jerry-tiny is served by ov-server on host local."""
+    view = load_view(REAL_VIEW)
+    assert {"litellm-orch", "ov-server", "web-fetch", "mesh-status", "tiny-agents"} <= set(view.services)
     from mesh_status.views import list_models
-    tiny = {m["name"]: m for m in list_models(mesh)}["jerry-tiny"]
+    tiny = {m["name"]: m for m in list_models(view)}["jerry-tiny"]
     assert (tiny["service"], tiny["host"], tiny["address"], tiny["port"]) == ("ov-server", "local", "127.0.0.1", 4010)
 
 
-def test_homelab_repo_env_wins(tmp_path):
-    assert find_root({"HOMELAB_REPO": str(tmp_path)}) == tmp_path
-    with pytest.raises(ContractsError, match="mesh.yaml"):
-        load(tmp_path)
+def test_view_comes_from_the_environment(fake_view_file, monkeypatch):
+    monkeypatch.setenv("HOMELAB_MESH_VIEW", str(fake_view_file))
+    assert load_view().mesh == "testmesh"
+    monkeypatch.delenv("HOMELAB_MESH_VIEW")
+    with pytest.raises(ViewError, match="HOMELAB_MESH_VIEW is not set"):
+        load_view()
 
 
 def summary(result) -> str:
     """The plain-language first text block; the second is the rows as JSON (== structuredContent)."""
     assert not result.is_error, result.content[0].text
     assert len(result.content) == 2
-    import json
     data = result.structured_content
     assert json.loads(result.content[1].text) == (data["result"] if list(data) == ["result"] else data)
     return result.content[0].text
 
 
-async def test_results_open_with_a_sentence_that_answers(fake_repo, probe_port):
-    server = server_for(fake_repo)
+async def test_results_open_with_a_sentence_that_answers(fake_view_file, probe_port):
+    server = server_for(fake_view_file)
     gw = summary(await call(server, "service_health", service="gateway"))
     assert gw.startswith("The gateway is up: it is gw (the gateway, host local), which is up (")
     assert f"http://127.0.0.1:{probe_port}/ok answered 200 in " in gw
     small = summary(await call(server, "service_health", service="jerry-small"))
     assert small.startswith("jerry-small is DOWN: it is be (serves jerry-big, jerry-small, host local)")
-    assert "expected status 200, got 503" in small
+    assert "expected HTTP 200, got 503" in small
     every = summary(await call(server, "service_health"))
     assert every.startswith("4 of 5 services DOWN: ") and "tool (host local) is DOWN (optional)" in every
     models = summary(await call(server, "list_models"))
@@ -146,14 +152,16 @@ async def test_results_open_with_a_sentence_that_answers(fake_repo, probe_port):
     assert "6 services: be (backend, host local, http://127.0.0.1:" in topo and "cli (client, host local)" in topo
 
 
-async def test_health_schema_lists_the_names_it_accepts(fake_repo):
+async def test_health_schema_lists_the_names_it_accepts(fake_view_file):
     """A client constraining arguments to the schema (ov-server) can only send a valid name."""
-    async with Client(server_for(fake_repo)) as client:
+    async with Client(server_for(fake_view_file)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         prop = tools["service_health"].input_schema["properties"]["service"]
         names = prop["anyOf"][0]["enum"]
         assert set(names) == {"gw", "be", "opt", "tool", "gone", "jerry-small", "jerry-big", "jerry-small-moa",
                               "jerry-gone", "gateway"}
-        (fake_repo / "layer-inference" / "gone" / "SERVICE_SPEC.md").unlink()  # re-read on every listing
+        data = json.loads(fake_view_file.read_text())  # re-read on every listing
+        data["services"] = [s for s in data["services"] if s["name"] != "gone"]
+        fake_view_file.write_text(json.dumps(data))
         prop = {t.name: t for t in (await client.list_tools()).tools}["service_health"].input_schema
         assert "gone" not in prop["properties"]["service"]["anyOf"][0]["enum"]

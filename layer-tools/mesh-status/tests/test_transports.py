@@ -1,4 +1,4 @@
-"""The real server process over stdio and streamable HTTP (HOMELAB_REPO = the fake mesh)."""
+"""The real server process over stdio and streamable HTTP (HOMELAB_MESH_VIEW = the fake mesh view)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ async def exercise(client: Client) -> None:
     assert health.structured_content["result"][0]["healthy"] is True
 
 
-async def test_stdio(fake_repo):
-    params = StdioServerParameters(command=CMD[0], args=CMD[1:] + ["--transport", "stdio"], env=env_for(fake_repo))
+async def test_stdio(fake_view_file):
+    params = StdioServerParameters(command=CMD[0], args=CMD[1:] + ["--transport", "stdio"], env=env_for(fake_view_file))
     async with Client(params) as client:
         await exercise(client)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from meshkit.addresses import NeverCall, reached_at
+
 from homelab.load.repo import Repo, Service
 
 
@@ -34,4 +36,20 @@ def health_url(repo: Repo, svc: Service, *, local: bool = False) -> str | None:
     return url + svc.spec.health.path if url and svc.spec.health else None
 
 
-__all__ = ["base_url", "health_url", "reach_address"]
+# Kinds a client (or interface) must reach only through the gateway.
+NOT_FOR_CLIENTS = ("backend", "optimizer")
+
+
+def never_call(repo: Repo) -> list[NeverCall]:
+    """Every address:port of a backend or optimizer: what `check` (HL401) refuses in a client and
+    what the view hands every client to refuse (one computation, so the two cannot disagree)."""
+    out: set[NeverCall] = set()
+    for svc in repo.by_kind(*NOT_FOR_CLIENTS):
+        if svc.spec.bind is None or svc.spec.port is None:
+            continue
+        for address in reached_at(svc.spec.bind, repo.host_address(svc.spec.host)):
+            out.add(NeverCall(address, svc.spec.port, svc.name, svc.spec.kind))
+    return sorted(out)
+
+
+__all__ = ["NOT_FOR_CLIENTS", "base_url", "health_url", "never_call", "reach_address"]

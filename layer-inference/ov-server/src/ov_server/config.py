@@ -11,31 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshkit.envfile import EnvFileError, read
+
 DEFAULT_ENV_FILE = "/etc/homelab-llm/ov-server.env"
 DEFAULT_MODEL_DIR = "~/.cache/homelab-llm/models"
 
 
 class ConfigError(Exception):
     """A user-facing configuration problem (printed without a traceback)."""
-
-
-def parse_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ConfigError(f"{path}:{lineno}: expected KEY=VALUE, got {raw!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
-    return values
 
 
 @dataclass(frozen=True)
@@ -53,9 +36,9 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
     file_values: dict[str, str] = {}
     if path.is_file():
         try:
-            file_values = parse_env_file(path)
-        except OSError as exc:
-            raise ConfigError(f"env file {path}: cannot read: {exc.strerror}") from None
+            file_values = read(path)  # meshkit's parser: the one `homelab up` and start.sh use
+        except EnvFileError as exc:
+            raise ConfigError(f"env file {exc}") from None
     elif explicit:
         raise ConfigError(f"env file {path}: not found (from --env-file / OV_SERVER_ENV_FILE)")
     else:

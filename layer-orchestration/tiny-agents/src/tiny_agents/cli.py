@@ -25,7 +25,7 @@ EXAMPLES = """examples:
   tiny-agents chat --transport http
   tiny-agents serve --host 127.0.0.1 --port 4030
 environment: TINYAGENTS_API_BASE (must be the gateway), TINYAGENTS_MODEL, TINYAGENTS_API_KEY,
-  TINYAGENTS_REGISTRY, TINYAGENTS_AGENT, TINYAGENTS_GATEWAY_URL, HOMELAB_REPO,
+  TINYAGENTS_REGISTRY, TINYAGENTS_AGENT, TINYAGENTS_GATEWAY_URL, HOMELAB_MESH_VIEW,
   TINYAGENTS_SERVE_KEY (serve: the key clients of POST /run must send)"""
 
 SERVE_KEY_ENV = "TINYAGENTS_SERVE_KEY"
@@ -39,15 +39,15 @@ def _csv(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--agent", help="a Hugging Face tiny-agents agent.json (file or folder)")
-    common.add_argument("--registry", help="MCP registry YAML (default <repo>/layer-tools/registry.yaml)")
+    common.add_argument("--registry", help="MCP registry YAML (default: the mesh view's MCP servers)")
     common.add_argument("--transport", choices=["stdio", "http"], default="stdio",
                         help="how to reach registry servers: spawn them (stdio, default) or their URL (http)")
     common.add_argument("--servers", type=_csv, help="only these registry servers (comma-separated)")
     common.add_argument("--allowed-tools", type=_csv, help="only these tools (comma-separated)")
     common.add_argument("--no-tools", action="store_true", help="no MCP servers at all")
     common.add_argument("--model", help="logical model at the gateway (default TINYAGENTS_MODEL or jerry-chat)")
-    common.add_argument("--gateway-url", help="the gateway's base URL (default: mesh/mesh.yaml)")
-    common.add_argument("--repo", help="repository whose contracts describe the mesh (default HOMELAB_REPO or this checkout)")
+    common.add_argument("--gateway-url", help="the gateway's base URL (default: the mesh view's)")
+    common.add_argument("--mesh-view", help="the mesh view, mesh/view.json (default HOMELAB_MESH_VIEW)")
     common.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="model calls per question (default 8)")
     common.add_argument("--no-stream", action="store_true", help="ask the gateway for whole answers")
 
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 def options(args: argparse.Namespace) -> Options:
     return Options(agent=args.agent, registry=args.registry, transport=args.transport, servers=args.servers,
                    allowed_tools=args.allowed_tools, model=args.model, gateway_url=args.gateway_url,
-                   repo=args.repo, max_steps=args.max_steps, stream=not args.no_stream, no_tools=args.no_tools)
+                   mesh_view=args.mesh_view, max_steps=args.max_steps, stream=not args.no_stream, no_tools=args.no_tools)
 
 
 def _print_tool(kind: str, event: ToolOutcome | dict[str, Any]) -> None:

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tiny_agents import agentjson, gateway, mesh, registry
+from meshkit.view import ViewError, load_view
+
+from tiny_agents import agentjson, gateway, registry
 from tiny_agents.errors import AgentError
 from tiny_agents.servers import ServerConfig
 
@@ -32,7 +34,7 @@ class Options:
     allowed_tools: list[str] | None = None
     model: str | None = None
     gateway_url: str | None = None
-    repo: str | None = None
+    mesh_view: str | None = None  # default HOMELAB_MESH_VIEW
     max_steps: int = DEFAULT_MAX_STEPS
     stream: bool = True
     no_tools: bool = False
@@ -63,9 +65,11 @@ class AgentConfig:
 
 def resolve(opts: Options, env: dict[str, str] | None = None) -> AgentConfig:
     env = dict(os.environ) if env is None else env
-    root = Path(opts.repo).expanduser() if opts.repo else mesh.find_root(env)
-    info = mesh.load(root)
-    gw = gateway.gateway_url(info, opts.gateway_url or env.get("TINYAGENTS_GATEWAY_URL") or None)
+    try:
+        view = load_view(opts.mesh_view or env.get("HOMELAB_MESH_VIEW") or None)
+    except ViewError as exc:
+        raise AgentError(f"{exc} (or pass --mesh-view)", param="mesh_view") from None
+    gw = gateway.gateway_url(view, opts.gateway_url or env.get("TINYAGENTS_GATEWAY_URL") or None)
 
     agent = None
     agent_path = opts.agent or env.get("TINYAGENTS_AGENT")
@@ -73,7 +77,7 @@ def resolve(opts: Options, env: dict[str, str] | None = None) -> AgentConfig:
         agent = agentjson.load(Path(agent_path).expanduser(), env)
 
     api_base = (agent.endpoint_url if agent and agent.endpoint_url else None) or env.get("TINYAGENTS_API_BASE") or gw
-    api_base = gateway.check_api_base(api_base, gw, info)
+    api_base = gateway.check_api_base(api_base, gw, view)
     model = opts.model or (agent.model if agent else None) or env.get("TINYAGENTS_MODEL") or DEFAULT_MODEL
     key = (agent.api_key if agent else None) or env.get("TINYAGENTS_API_KEY") or ""
 
@@ -82,14 +86,11 @@ def resolve(opts: Options, env: dict[str, str] | None = None) -> AgentConfig:
         if agent and agent.servers:
             servers.extend(agent.servers)
         registry_path = opts.registry or env.get("TINYAGENTS_REGISTRY")
-        if registry_path or not (agent and agent.servers):
-            if not registry_path:
-                if root is None:
-                    raise AgentError("cannot find the repository for the default MCP registry; pass --registry PATH",
-                                     param="registry")
-                registry_path = str(root / "layer-tools" / "registry.yaml")
+        if registry_path:
             servers.extend(registry.load(Path(registry_path).expanduser(), transport=opts.transport,
                                          only=opts.servers))
+        elif not (agent and agent.servers):
+            servers.extend(registry.from_view(view, transport=opts.transport, only=opts.servers))
     allowed = opts.allowed_tools if opts.allowed_tools is not None else (agent.allowed_tools if agent else None)
     return AgentConfig(api_base=api_base, api_key=key or "no-key-set", model=model, gateway=gw, servers=servers,
                        allowed_tools=allowed, system_prompt=agent.system_prompt if agent else None,

@@ -1,15 +1,19 @@
 """The one rule of a client in this mesh: call the gateway, nothing else.
 
-The gateway URL comes from mesh/mesh.yaml (gateway.public_base_url); `--gateway-url` /
-TINYAGENTS_GATEWAY_URL may point it elsewhere (tests, a gateway on another host), but never at a
-backend or optimizer the contracts declare. The agent's base URL must equal it once normalised."""
+The gateway URL comes from the mesh view (meshkit.view, rendered from the contracts);
+`--gateway-url` / TINYAGENTS_GATEWAY_URL may point it elsewhere (tests, a gateway on another host),
+but never at an address in the view's `never_call` list: the list `homelab check` (HL401) refuses,
+compared by the same function (meshkit.addresses). The agent's base URL must equal the gateway's
+once normalised."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from meshkit.view import View
+
 from tiny_agents.errors import AgentError
-from tiny_agents.mesh import MeshInfo
+
 
 DEFAULT_GATEWAY = "http://127.0.0.1:4000/v1"
 
@@ -31,31 +35,25 @@ def normalise(url: str) -> str:
     return f"{parts.scheme}://{shown}:{port}{parts.path.rstrip('/')}"
 
 
-def _hostport(url: str) -> str:
-    parts = urlsplit(normalise(url))
-    return f"{parts.hostname}:{parts.port}"
+def _forbidden_owner(url: str, view: View) -> str | None:
+    """"backend ov-server" when `url` reaches a service clients must not call, else None."""
+    normalise(url)  # a clear error for a malformed URL
+    hit = view.never_call_owner(url)
+    return hit.owner if hit else None
 
 
-def _forbidden_owner(url: str, mesh: MeshInfo) -> str | None:
-    hp = _hostport(url)
-    for addr, owner in mesh.forbidden.items():
-        if _hostport(f"http://{addr}") == hp:
-            return owner
-    return None
-
-
-def gateway_url(mesh: MeshInfo, override: str | None) -> str:
-    url = override or mesh.gateway_url or DEFAULT_GATEWAY
-    owner = _forbidden_owner(url, mesh)
+def gateway_url(view: View, override: str | None) -> str:
+    url = override or view.gateway_url or DEFAULT_GATEWAY
+    owner = _forbidden_owner(url, view)
     if owner:
         raise AgentError(f"gateway URL {url} is the {owner}, not the gateway; clients call the gateway only",
                          param="gateway_url", code="not_the_gateway")
     return normalise(url)
 
 
-def check_api_base(api_base: str, gateway: str, mesh: MeshInfo) -> str:
+def check_api_base(api_base: str, gateway: str, view: View) -> str:
     """Return api_base if it is the gateway; otherwise raise a message that says what it is."""
-    owner = _forbidden_owner(api_base, mesh)
+    owner = _forbidden_owner(api_base, view)
     if owner:
         raise AgentError(
             f"refusing base URL {api_base}: that is the {owner}; clients call the gateway only ({gateway})",

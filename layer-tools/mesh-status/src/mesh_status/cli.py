@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from meshkit import mcpserve
+from meshkit.view import ViewError, load_view
 
-from mesh_status.contracts import ContractsError, find_root
 from mesh_status.server import build_server
 
 PROG = "mesh-status"
@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     options = mcpserve.parse(PROG, DESCRIPTION, DEFAULT_PORT, argv)
     try:
         mcpserve.check_host(options.host)
-        find_root()
-    except (mcpserve.UsageError, ContractsError) as exc:
+        load_view()
+    except (mcpserve.UsageError, ViewError) as exc:
         return mcpserve.fail(PROG, exc)
     mcpserve.serve(build_server(), options)
     return 0

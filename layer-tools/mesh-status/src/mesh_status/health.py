@@ -1,57 +1,30 @@
-"""Live health: probe each service's contract health path, all at once."""
+"""Live health: probe each service's health URL from the mesh view, all at once, with meshkit's
+probe (the one `homelab up` and `homelab health` use, so a failure reads the same)."""
 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
-import anyio
-import httpx
-
-from mesh_status.contracts import Mesh, Service
-
-
-def probe_targets(mesh: Mesh) -> list[Service]:
-    return [s for s in mesh.services.values() if s.get("health") and mesh.base_url(s)]
+import anyio.to_thread
+from meshkit.probe import Result, probe_all
+from meshkit.view import Service, View
 
 
-async def probe(client: httpx.AsyncClient, mesh: Mesh, svc: Service) -> dict[str, Any]:
-    health = svc.get("health") or {}
-    url = f"{mesh.base_url(svc)}{health.get('path', '/health')}"
-    expect_status = int(health.get("expect_status", 200))
-    expect_body = str(health.get("expect_body", "") or "")
-    headers = {}
-    if health.get("auth_env") and os.environ.get(health["auth_env"]):
-        headers["Authorization"] = f"Bearer {os.environ[health['auth_env']]}"
-    row: dict[str, Any] = {"service": svc.name, "url": url, "healthy": False, "status": None,
-                           "latency_ms": None, "error": None, "required": bool(health.get("required", True))}
-    start = time.perf_counter()
-    try:
-        r = await client.get(url, headers=headers, timeout=float(health.get("timeout_s", 3.0)))
-        row["status"] = r.status_code
-        row["latency_ms"] = round((time.perf_counter() - start) * 1000, 1)
-        if r.status_code != expect_status:
-            row["error"] = f"expected status {expect_status}, got {r.status_code}"
-        elif expect_body and expect_body not in r.text:
-            row["error"] = f"body does not contain {expect_body!r}"
-        else:
-            row["healthy"] = True
-    except httpx.TimeoutException:
-        row["error"] = f"timeout after {health.get('timeout_s', 3.0)} s"
-    except httpx.HTTPError as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return row
+def probe_targets(view: View) -> list[Service]:
+    return [s for s in view.services.values() if s.health is not None]
 
 
-async def check(mesh: Mesh, services: list[Service]) -> list[dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
-    # trust_env=False: probes go straight to the mesh addresses, never through a proxy.
-    async with httpx.AsyncClient(trust_env=False) as client:
-        async def one(svc: Service) -> None:
-            results[svc.name] = await probe(client, mesh, svc)
+def row(result: Result) -> dict[str, Any]:
+    return {"service": result.service, "url": result.url, "healthy": result.ok,
+            "status": result.status, "latency_ms": result.latency_ms, "error": result.error,
+            "required": result.required}
 
-        async with anyio.create_task_group() as tg:
-            for svc in services:
-                tg.start_soon(one, svc)
-    return [results[s.name] for s in services]
+
+async def check(services: list[Service]) -> list[dict[str, Any]]:
+    """Rows in the services' order; auth_env tokens come from this process's environment."""
+    env = dict(os.environ)
+    targets = [s.health.target(s, env=env) for s in services if s.health is not None]
+    # meshkit's probe is blocking (standard library, one thread per target): off the event loop.
+    results = await anyio.to_thread.run_sync(probe_all, targets)
+    return [row(r) for r in results]

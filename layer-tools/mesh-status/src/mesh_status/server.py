@@ -1,7 +1,8 @@
 """The MCP server: list_models, service_health, topology; GET /health on the HTTP transport.
 
-Contracts are re-read on every call (and on every tools/list, for the names service_health
-accepts), so the answers follow the checkout without a restart. Each result's text starts with
+The mesh view (HOMELAB_MESH_VIEW, rendered from the contracts by `homelab render`) is re-read on
+every call (and on every tools/list, for the names service_health accepts), so the answers follow
+a re-render without a restart. Each result's text starts with
 a plain-language summary (summaries.py), then the rows as JSON; structuredContent holds the rows."""
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from meshkit.view import View, ViewError, load_view
+
 from mesh_status import __doc__ as purpose
 from mesh_status import health, summaries, views
-from mesh_status.contracts import ContractsError, Mesh, load
 
-GATEWAY_WORD = "gateway"  # what users call it; resolves to mesh.yaml's gateway.service
+GATEWAY_WORD = "gateway"  # what users call it; resolves to the view's gateway service
 
 
 def _result(summary: str, data: Any) -> CallToolResult:
@@ -32,7 +34,7 @@ def _result(summary: str, data: Any) -> CallToolResult:
                           structured_content=structured)
 
 
-def health_names(m: Mesh) -> list[str]:
+def health_names(m: View) -> list[str]:
     """Every value service_health accepts: probed services, the models they serve, `gateway`."""
     probed = [s.name for s in health.probe_targets(m)]
     owners = {r["name"]: r["service"] for r in views.list_models(m)}
@@ -43,7 +45,7 @@ def health_names(m: Mesh) -> list[str]:
 
 
 class MeshStatusServer(MCPServer):
-    def __init__(self, loader: Callable[[], Mesh]) -> None:
+    def __init__(self, loader: Callable[[], View]) -> None:
         super().__init__("mesh-status", instructions=purpose, version="0.1.0")
         self._loader = loader
 
@@ -53,8 +55,8 @@ class MeshStatusServer(MCPServer):
         tools = await super().list_tools()
         try:
             names = health_names(self._loader())
-        except ContractsError:
-            return tools  # the call itself reports the unreadable contracts
+        except ViewError:
+            return tools  # the call itself reports the unreadable view
         for t in tools:
             prop = (t.input_schema.get("properties") or {}).get("service") if t.name == "service_health" else None
             if prop is not None and names:
@@ -62,14 +64,14 @@ class MeshStatusServer(MCPServer):
         return tools
 
 
-def build_server(loader: Callable[[], Mesh] = load) -> MCPServer:
+def build_server(loader: Callable[[], View] = load_view) -> MCPServer:
     server = MeshStatusServer(loader)
 
-    def mesh() -> Mesh:
+    def mesh() -> View:
         try:
             return loader()
-        except ContractsError as exc:
-            raise ToolError(f"contracts unreadable: {exc}") from None
+        except ViewError as exc:
+            raise ToolError(f"mesh view unreadable: {exc}") from None
 
     @server.tool()
     def list_models() -> Annotated[CallToolResult, list[dict[str, Any]]]:
@@ -102,7 +104,7 @@ def build_server(loader: Callable[[], Mesh] = load) -> MCPServer:
             targets = [s for s in targets if s.name == owner]
             if not targets:
                 raise ToolError(f"service {owner!r} has no HTTP health endpoint in its contract")
-        rows = await health.check(m, targets)
+        rows = await health.check(targets)
         return _result(summaries.health_summary(m, rows, service or None, models), rows)
 
     @server.tool()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh_status.contracts import Mesh
+from meshkit.view import View
 
 
 def _where(row: dict[str, Any]) -> str:
@@ -23,12 +23,11 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def gateway_name(mesh: Mesh) -> str | None:
-    gw = mesh.mesh.get("gateway")
-    return gw.get("service") if isinstance(gw, dict) and isinstance(gw.get("service"), str) else None
+def gateway_name(view: View) -> str | None:
+    return view.gateway_service or None
 
 
-def models_summary(mesh: Mesh, models: list[dict[str, Any]]) -> str:
+def models_summary(mesh: View, models: list[dict[str, Any]]) -> str:
     gateway = gateway_name(mesh)
     served = [m for m in models if m["kind"] == "model"]
     aliases = [m for m in models if m["kind"] == "alias"]
@@ -47,19 +46,19 @@ def _health_phrase(row: dict[str, Any]) -> str:
     return f"DOWN{optional} ({row['url']}: {row['error']})"
 
 
-def _service_label(mesh: Mesh, name: str, models_of: dict[str, list[str]]) -> str:
+def _service_label(mesh: View, name: str, models_of: dict[str, list[str]]) -> str:
     svc = mesh.services.get(name)
     bits = []
     if name == gateway_name(mesh):
         bits.append("the gateway")
     if models_of.get(name):
         bits.append("serves " + ", ".join(models_of[name]))
-    if svc is not None and svc.get("host"):
-        bits.append(f"host {svc.get('host')}")
+    if svc is not None and svc.host:
+        bits.append(f"host {svc.host}")
     return f"{name} ({', '.join(bits)})" if bits else name
 
 
-def health_summary(mesh: Mesh, rows: list[dict[str, Any]], asked: str | None, models: list[dict[str, Any]]) -> str:
+def health_summary(mesh: View, rows: list[dict[str, Any]], asked: str | None, models: list[dict[str, Any]]) -> str:
     """`asked`: what the caller named (a model, a service, `gateway`), None for every service."""
     models_of: dict[str, list[str]] = {}
     for m in models:

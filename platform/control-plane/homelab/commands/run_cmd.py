@@ -290,6 +290,10 @@ def health(root: Path, as_json: bool, models: bool, host: str | None, timeout_s:
                           f"{r.latency_ms:.0f}", r.error or "")
         console = _console()
         console.print(table)
+        for r in results:  # meshkit's sentence, word for word what `up` and mesh-status say
+            if not r.ok:
+                console.print(f"{r.service}: {r.problem}", markup=False, highlight=False,
+                              soft_wrap=True)
         healthy = sum(r.ok for r in results)
         console.print(f"{healthy}/{len(results)} healthy, {len(failed)} required down; "
                       f"sweep {elapsed:.0f} ms")

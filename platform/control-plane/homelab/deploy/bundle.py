@@ -8,6 +8,7 @@ Layout of a bundle (everything relative to the bundle directory):
     systemd/<unit>                  -> /etc/systemd/system/<unit>           (replaced)
     env/<name>.example              -> the env file the contract names      (only when absent)
     config/router.yaml              -> the gateway's router.yaml            (gateway host only)
+    mesh/view.json                  -> <install_dir>/mesh/view.json         (HOMELAB_MESH_VIEW)
     scripts/healthcheck.sh          -> /usr/local/lib/homelab-llm/          (this host's probes)
     scripts/restart-all.sh          -> /usr/local/lib/homelab-llm/          (this host's units)
 """
@@ -34,7 +35,7 @@ from homelab.deploy.scope import host_view, require_host
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service
 from homelab.ordering import start_order
-from homelab.render import env_templates, router, scripts, systemd
+from homelab.render import env_templates, router, scripts, systemd, view as mesh_view
 
 
 def _units(repo: Repo, host: str) -> list[Entry]:
@@ -81,6 +82,13 @@ def _router(repo: Repo, host: str, router_current: str | None) -> list[Entry]:
                   0o644, source=f"{rel} (model_list from every backend/optimizer contract)")]
 
 
+def _view(repo: Repo) -> list[Entry]:
+    """The mesh view every unit points HOMELAB_MESH_VIEW at (the whole mesh: clients on this host
+    must know the addresses on every host they must never call)."""
+    return [Entry(mesh_view.VIEW, mesh_view.render_view(repo), "view",
+                  systemd.view_path(repo), 0o644, source=f"{mesh_view.VIEW} (every contract)")]
+
+
 def _scripts(view: Repo) -> list[Entry]:
     return [
         Entry("scripts/healthcheck.sh", scripts.render_healthcheck(view), "script",
@@ -120,7 +128,7 @@ def plan_bundle(repo: Repo, host: str, router_current: str | None = None) -> Pla
         raise InputError.one("run.after", "services start after each other in a loop: "
                                           f"{' -> '.join(exc.args[1])}") from None
     entries = [*_units(repo, host), *_env(repo, view), *_router(repo, host, router_current),
-               *_scripts(view)]
+               *_view(repo), *_scripts(view)]
     host_obj = next(h for h in repo.mesh.hosts if h.name == host)
     return Plan(host_obj, repo.mesh.name, repo.mesh.install_dir, ordered, entries,
                 _shared_secrets(repo, host))

@@ -17,7 +17,7 @@ SUMS = "SHA256SUMS"
 MANIFEST_TXT = "MANIFEST.txt"
 MANIFEST_JSON = "MANIFEST.json"
 
-Role = Literal["unit", "env-template", "router", "script"]
+Role = Literal["unit", "env-template", "router", "script", "view"]
 Policy = Literal["replace", "keep"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from homelab.errors import InputError
 from homelab.load.repo import Repo
 from homelab.render import (docs, env_templates, mcp_registry, router, rules_doc, schema, scripts,
-                            systemd)
+                            systemd, view)
 from homelab.render.header import is_generated
 
 # Folders holding one generated file per service: a file there that render no longer writes was
@@ -36,6 +36,8 @@ def render_all(repo: Repo) -> dict[str, str]:
     out[docs.TOPOLOGY] = docs.render_topology(repo, _current(repo, docs.TOPOLOGY))
     out[docs.DOSSIER] = docs.render_dossier(repo, _current(repo, docs.DOSSIER))
     out[mcp_registry.REGISTRY_FILE] = mcp_registry.render_registry(repo)
+    out[view.VIEW] = view.render_view(repo)
+    out[view.VIEW_SCHEMA] = view.render_view_schema()
     if (rules := _current(repo, rules_doc.RULES_DOC)) is not None:  # a mesh without the docs folder
         out[rules_doc.RULES_DOC] = rules_doc.render_rules_doc(rules)
     out.update(schema.render_schemas())

@@ -13,6 +13,11 @@ SYSTEMD_DIR = "platform/ops/systemd"
 STATE_DIR = "/var/lib/homelab-llm"
 
 
+def view_path(repo: Repo) -> str:
+    """Where an installed host keeps the mesh view (its checkout's mesh/view.json)."""
+    return f"{repo.mesh.install_dir}/mesh/view.json"
+
+
 def unit_path(svc: Service) -> str:
     assert svc.spec.systemd is not None
     return f"{SYSTEMD_DIR}/{svc.spec.systemd.unit}"
@@ -72,6 +77,8 @@ def render_unit(repo: Repo, svc: Service) -> str:
         # Environments are synced at install time; a deployed service never reaches for the network.
         "Environment=UV_PYTHON_DOWNLOADS=never UV_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True DO_NOT_TRACK=1",
         f"Environment=HOME={STATE_DIR}/{spec.name} XDG_CACHE_HOME={STATE_DIR}/{spec.name}/cache",
+        # The one reading of the mesh (meshkit.view), installed by the bundle.
+        f"Environment=HOMELAB_MESH_VIEW={view_path(repo)}",
         # `env` resolves uv on PATH and relative scripts against WorkingDirectory.
         *["ExecStartPre=/usr/bin/env " + shlex.join(command_args(repo, svc, service_dir, install, cmd))
           for cmd in spec.run.prepare],

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from homelab.load.repo import Repo, Service
+from homelab.render.view import VIEW
 from homelab.runtime.prepare import clean_env
 from homelab.rules.base import Violation
 
@@ -63,11 +64,13 @@ def _read_reply(proc: subprocess.Popen[bytes], want_id: int, deadline: float) ->
         sel.close()
 
 
-def list_tools(command: list[str], cwd: str, timeout_s: float = 180.0) -> list[dict[str, Any]]:
+def list_tools(command: list[str], cwd: str, timeout_s: float = 180.0,
+               env: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Start `command` and return its `tools/list` answer (all pages)."""
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(command, cwd=cwd, env=clean_env(), stdin=subprocess.PIPE,
+            proc = subprocess.Popen(command, cwd=cwd, env={**clean_env(), **(env or {})},
+                                    stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         except OSError as exc:
             raise ProbeError(f"could not start: {exc.strerror or exc}") from None
@@ -154,7 +157,10 @@ def _check_one(repo: Repo, svc: Service) -> list[Violation]:
     if not mcp.stdio_command:
         return []  # HL503 already says a stdio command is missing
     try:
-        tools = list_tools(list(mcp.stdio_command), str(repo.root / svc.rel_dir))
+        # A tool reads the mesh from the view, as under `homelab up` (mesh-status refuses to
+        # start without one).
+        tools = list_tools(list(mcp.stdio_command), str(repo.root / svc.rel_dir),
+                           env={"HOMELAB_MESH_VIEW": str(repo.root / VIEW)})
     except ProbeError as exc:
         return [Violation(src.path, src.line("mcp", "stdio_command"), "HL504", "mcp-tools-mismatch",
                           f"{svc.name}: `{' '.join(mcp.stdio_command)}` {exc}")]

@@ -9,9 +9,11 @@ from graphlib import CycleError
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from homelab.addresses import base_url
-from homelab.load.repo import MESH_FILE, Repo, Service
+from meshkit.addresses import LOCALHOST_NAMES, NeverCall, owner, url_owner
+
+from homelab.addresses import base_url, never_call
 from homelab.ordering import start_order
+from homelab.load.repo import MESH_FILE, Repo, Service
 from homelab.routing import Route, describe_cycle, find_cycles, routes
 from homelab.rules.base import Context, Violation
 
@@ -19,11 +21,9 @@ URL_RE = re.compile(r"https?://[^\s\"'<>`)]+")
 CLIENT_MAY_CALL = {"gateway", "mcp-tool"}
 
 
-LOCALHOST_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
 
 def _netloc(url: str) -> tuple[str, int | None] | None:
-    """(host, port) to compare addresses; `localhost` is 127.0.0.1 (it resolves there)."""
+    """(host, port) to compare with the gateway's addresses; `localhost` is 127.0.0.1."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -45,13 +45,8 @@ def check(ctx: Context) -> Iterator[Violation]:
             yield Violation(svc.source.path, svc.source.line("kind"), "HL404", "gateway-missing",
                             f"{svc.name} is a second gateway; mesh.yaml names {gateway.name}")
 
-    # Addresses of things a client must never call directly.
-    forbidden: dict[tuple[str, int | None], str] = {}
-    for svc in repo.by_kind("backend", "optimizer"):
-        for url in {base_url(repo, svc), base_url(repo, svc, local=True)} - {None}:
-            loc = _netloc(url)  # type: ignore[arg-type]
-            if loc:
-                forbidden[loc] = svc.name
+    # Addresses of things a client must never call directly: the same list the view gives clients.
+    forbidden = never_call(repo)
     allowed: set[tuple[str, int | None]] = set()
     for svc in repo.by_kind("gateway", "mcp-tool"):
         for url in {base_url(repo, svc), base_url(repo, svc, local=True)} - {None}:
@@ -142,7 +137,7 @@ def _undeclared(repo: Repo) -> Iterator[Violation]:
                                 f"{tool.name} (add it to `run.after`)")
 
 
-def _client_urls(ctx: Context, svc: Service, forbidden: dict[tuple[str, int | None], str],
+def _client_urls(ctx: Context, svc: Service, forbidden: list[NeverCall],
                  allowed: set[tuple[str, int | None]]) -> Iterator[Violation]:
     """URLs in a client's defaults and config files (scanned as text, any format)."""
     spec, src = svc.spec, svc.source
@@ -166,9 +161,9 @@ def _client_urls(ctx: Context, svc: Service, forbidden: dict[tuple[str, int | No
         loc = _netloc(url.rstrip(".,;"))
         if loc is None:
             continue
-        if loc in forbidden:
+        if hit := url_owner(url.rstrip(".,;"), forbidden):
             yield Violation(path, line, "HL401", "client-bypasses-gateway",
-                            f"{spec.name} points at {url}, the address of {forbidden[loc]}; "
+                            f"{spec.name} points at {url}, the address of {hit.service}; "
                             "clients must use the gateway")
         elif spec.client and url == spec.client.default_api_base and loc not in allowed:
             yield Violation(path, line, "HL401", "client-bypasses-gateway",
@@ -198,12 +193,12 @@ def source_files(root: Path, rel_dir: str) -> Iterator[str]:
                 yield str(path.relative_to(root))
 
 
-def _sources(ctx: Context, svc: Service,
-             forbidden: dict[tuple[str, int | None], str]) -> Iterator[Violation]:
+def _sources(ctx: Context, svc: Service, forbidden: list[NeverCall]) -> Iterator[Violation]:
     """Backend/optimizer addresses anywhere in the client's own files, with or without a scheme."""
     if not forbidden:
         return
-    hosts = "|".join(sorted({re.escape(h) for h, _ in forbidden} | {"localhost"}))
+    hosts = "|".join(sorted({re.escape(n.address) for n in forbidden if ":" not in n.address}
+                            | {re.escape(h) for h in LOCALHOST_NAMES}, key=lambda h: (-len(h), h)))
     bare = re.compile(rf"(?<![\w.-])({hosts}|\[[0-9a-fA-F:]+\]):(\d{{1,5}})\b")
     configs = {f"{svc.rel_dir}/{f}" for f in (svc.spec.client.config_files if svc.spec.client else [])}
     for rel in source_files(ctx.root, svc.rel_dir):
@@ -222,9 +217,7 @@ def _sources(ctx: Context, svc: Service,
             if ALLOW_ADDRESS in line:
                 continue
             for m in bare.finditer(line):
-                host = m.group(1).strip("[]")
-                loc = ("127.0.0.1" if host in LOCALHOST_NAMES else host, int(m.group(2)))
-                if loc in forbidden:
+                if hit := owner(m.group(1), int(m.group(2)), forbidden):
                     yield Violation(rel, n, "HL401", "client-bypasses-gateway",
                                     f"{svc.name}'s source names {m.group(0)}, the address of "
-                                    f"{forbidden[loc]}; clients must use the gateway")
+                                    f"{hit.service}; clients must use the gateway")

@@ -1,36 +1,30 @@
-"""Read and write KEY=VALUE env files (the systemd EnvironmentFile / dotenv subset we use)."""
+"""Read and write KEY=VALUE env files. Parsing is meshkit.envfile's (the one parser ov-server and
+the gateway's start.sh use too): strict, a malformed line is an InputError naming file:line."""
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+from meshkit.envfile import EnvFileError, parse
 
-
-def parse(text: str) -> dict[str, str]:
-    """Blank lines and `#` comments are skipped; matching outer quotes are removed."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            continue  # systemd ignores malformed lines too; we do not guess
-        key, value = m.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
+from homelab.errors import InputError
 
 
 def read(path: Path) -> dict[str, str]:
-    """The file's values, or {} when it does not exist or cannot be read on this machine."""
+    """The file's values, or {} when it does not exist or cannot be read on this machine (a
+    root-only /etc file on a developer machine); InputError when it is malformed."""
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
+    try:
+        return parse(text, str(path))
+    except EnvFileError as exc:
+        raise InputError.one(exc.path, exc.message, exc.line) from None
+
+
+__all__ = ["parse", "read", "render", "write_private"]
 
 
 def render(values: dict[str, str], header: str = "") -> str:

@@ -48,7 +48,8 @@ def compose(repo: Repo, paths: RuntimePaths, service: str,
     svc = repo.services[service]
     spec = svc.spec
     env = dict(COMMON_ENV)
-    env["HOMELAB_REPO"] = str(repo.root)
+    # The one reading of the mesh a service gets (meshkit.view); never the checkout's contracts.
+    env["HOMELAB_MESH_VIEW"] = str(paths.view)
     # Marks every process of this checkout's mesh (children inherit it), so `homelab down` can
     # find leftovers even when supervisord itself died.
     env[MARKER] = str(repo.root)

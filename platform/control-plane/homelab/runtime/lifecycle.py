@@ -10,23 +10,23 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
-import httpx
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from homelab.ordering import start_order
 from homelab.load.repo import Repo
+from homelab.render.view import render_view
 from homelab.runtime import death, inputs, ownership, prepare, procfs, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
 from homelab.runtime.hosts import local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.programs import Program, program_for, select
-from homelab.runtime.probe import Target, targets
+from homelab.runtime.probe import Target, probe, targets
 from homelab.runtime.supervisor import ProcInfo, Supervisor
 from homelab.runtime.supervisor_conf import render
 
@@ -142,17 +142,9 @@ def port_conflicts(mesh: LocalMesh, chosen: list[Program], sup: Supervisor,
 
 
 def probe_once(target: Target) -> tuple[bool, str]:
-    try:
-        with httpx.Client(trust_env=False, timeout=min(target.timeout_s, 5.0),
-                          verify=target.url.startswith("https:")) as client:
-            response = client.get(target.url, headers=target.headers)
-    except httpx.HTTPError as exc:
-        return False, type(exc).__name__
-    if response.status_code != target.expect_status:
-        return False, f"HTTP {response.status_code}"
-    if target.expect_body and target.expect_body not in response.text:
-        return False, "unexpected body"
-    return True, "ok"
+    """(healthy, what the probe saw): meshkit's wording, as `health` and mesh-status print it."""
+    result = probe(replace(target, timeout_s=min(target.timeout_s, 5.0)))
+    return result.ok, result.error or "ok"
 
 
 def log_tail(paths: RuntimePaths, name: str, lines: int = 20) -> str:
@@ -264,6 +256,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         old_conf = mesh.paths.conf.read_text() if mesh.paths.conf.exists() else None
         if old_conf != conf_text:
             write_private(mesh.paths.conf, conf_text)
+        _write_view(mesh)
         if not was_running:
             sup.start_daemon()
             conf = mesh.paths.conf.relative_to(repo.root)
@@ -289,6 +282,17 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
         inputs.save(mesh.paths.inputs, mesh.inputs)
         order = [p.name for p in mesh.programs.values() if p.name in names]
         return _start_all(mesh, sup, order, options.timeout_s, console)
+
+
+def _write_view(mesh: LocalMesh) -> None:
+    """The programs' HOMELAB_MESH_VIEW: rendered from the same contracts they start from (what
+    `homelab render` writes there too; untouched when already current)."""
+    text = render_view(mesh.repo)
+    old = mesh.paths.view.read_text() if mesh.paths.view.exists() else None
+    if old != text:
+        tmp = mesh.paths.view.with_name(mesh.paths.view.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, mesh.paths.view)
 
 
 def _start_all(mesh: LocalMesh, sup: Supervisor, order: list[str], timeout_s: float,

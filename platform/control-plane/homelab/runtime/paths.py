@@ -37,6 +37,14 @@ class RuntimePaths:
         return self.run / "supervisord.conf"
 
     @property
+    def view(self) -> Path:
+        """The mesh view the programs read (HOMELAB_MESH_VIEW): the checkout's mesh/view.json,
+        as on an installed host (<install_dir>/mesh/view.json), so paths in it that are relative
+        to the checkout (MCP stdio commands) resolve the same way. `up` re-renders it when the
+        contracts changed since the last `homelab render`."""
+        return self.root / "mesh" / "view.json"
+
+    @property
     def pidfile(self) -> Path:
         return self.run / "supervisord.pid"
 

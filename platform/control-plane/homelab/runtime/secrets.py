@@ -7,8 +7,9 @@ except to add names that appeared in new contracts.
 
 from __future__ import annotations
 
-import secrets as _random
 from pathlib import Path
+
+from meshkit import keys
 
 from homelab.load.repo import Repo
 from homelab.runtime import envfiles
@@ -67,10 +68,8 @@ def secret_names(repo: Repo) -> list[str]:
 
 
 def new_value(name: str, master: str | None) -> str:
-    # Hex never starts with "sk-": OptiLLM forwards `sk-` bearer tokens upstream (FIELD_NOTES),
-    # while LiteLLM requires its master key to start with "sk-".
-    value = _random.token_hex(24)
-    return f"sk-{value}" if name == master else value
+    # The `sk-` rule (meshkit.keys): only the gateway's master key starts with "sk-".
+    return keys.new_key(master=name == master)
 
 
 def _existing(repo: Repo, name: str) -> str | None:

@@ -25,9 +25,17 @@ class Suite:
         return "pytest" in self.command
 
 
+# The shared library every service depends on (platform/meshkit, its own tests).
+MESHKIT_DIR = "platform/meshkit"
+MESHKIT_TIMEOUT_S = 600
+
+
 def suites(repo: Repo) -> list[Suite]:
     out = [Suite("control-plane", repo.root, ["uv", "run", "--frozen", "pytest", "-q"],
                  CONTROL_PLANE_APT, CONTROL_PLANE_TIMEOUT_S)]
+    if (repo.root / MESHKIT_DIR / "tests").is_dir():  # synthetic test meshes have no meshkit
+        out.append(Suite("meshkit", repo.root / MESHKIT_DIR, ["uv", "run", "--frozen", "pytest", "-q"],
+                         (), MESHKIT_TIMEOUT_S))
     for svc in sorted(repo.services.values(), key=lambda s: s.rel_dir):
         if svc.spec.test:
             cmd = list(svc.spec.test.command)

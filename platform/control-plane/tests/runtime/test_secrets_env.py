@@ -68,7 +68,8 @@ def test_precedence_defaults_then_secrets_then_env_file(tmp_path: Path) -> None:
     assert env["FAKE_MODE"] == "tiny" and env["FAKE_API_KEY"] == "from-secrets"
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert env["UV_PYTHON_DOWNLOADS"] == "never"
-    assert env["HOMELAB_REPO"] == str(repo.root)
+    assert env["HOMELAB_MESH_VIEW"] == str(repo.root / "mesh" / "view.json")
+    assert "HOMELAB_REPO" not in env
     env_local = mesh.root / "layer-gateway/fake-gw/config/env.local"
     env_local.parent.mkdir(parents=True)
     env_local.write_text("FAKE_API_KEY=from-file\n")
@@ -98,9 +99,17 @@ def test_defaults_fill_the_contract_placeholders(tmp_path: Path) -> None:
 
 
 def test_envfile_parse() -> None:
-    text = 'A=1\n  export B = "two words"\n#C=3\nbad line\nD=\'x=y\'\nE=\n'
+    text = 'A=1\n  export B = "two words"\n#C=3\nD=\'x=y\'\nE=\n'
     assert envfiles.parse(text) == {"A": "1", "B": "two words", "D": "x=y", "E": ""}
     assert envfiles.parse(envfiles.render({"K": "v"}, "hdr")) == {"K": "v"}
+
+
+def test_malformed_env_file_is_an_input_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.env"
+    path.write_text("A=1\nbad line\n")
+    with pytest.raises(InputError) as exc:
+        envfiles.read(path)
+    assert str(exc.value) == f"{path}:2: expected KEY=VALUE, got 'bad line'"
 
 
 def test_ov_server_model_dir_points_into_state(tmp_path: Path) -> None:
