@@ -1,0 +1,33 @@
+"""The small HTTP wait test helpers need (standard library only: every suite can import it)."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+# Test servers run on loopback: never send their health checks through an outer proxy.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status `url` answers a GET with, or None when nothing answers."""
+    try:
+        with _OPENER.open(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):  # refused, reset, timed out, not HTTP at all
+        return None
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60.0,
+               interval: float = 0.2) -> float:
+    """Poll `predicate` until it holds; returns the seconds it took. TimeoutError names `what`."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - start
