@@ -12,7 +12,7 @@ import pytest
 
 from homelab.runtime.probe import Target, failed_required, probe_all
 
-from .conftest import free_port
+from meshkit.testing import free_port
 
 
 # docs/foundation/running.md: health --json -> [{service, url, ok, status, latency_ms, error,

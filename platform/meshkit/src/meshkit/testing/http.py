@@ -6,6 +6,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Test servers run on loopback: never send their health checks through an outer proxy.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -22,12 +25,15 @@ def status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60.0,
-               interval: float = 0.2) -> float:
-    """Poll `predicate` until it holds; returns the seconds it took. TimeoutError names `what`."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+def wait_until(predicate: Callable[[], T], what: str, timeout: float = 60.0,
+               interval: float = 0.2) -> T:
+    """Poll `predicate` until it returns something true, and return that. The timeout only stops
+    a hung test (it is not a timing assertion): TimeoutError names `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
-    return time.monotonic() - start

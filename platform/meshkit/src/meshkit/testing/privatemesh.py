@@ -177,19 +177,23 @@ class PrivateMesh:
 
     def homelab(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
         """The control plane's CLI on the clone, inside: this interpreter's when it has the
-        control plane, else the source checkout's (`uv run --frozen`; its env must be synced)."""
+        control plane, else the clone's own (`uv run`: presync the clone's root first)."""
         if importlib.util.find_spec("homelab") is not None:
             cli = HOMELAB_CLI
         else:
-            cli = ["uv", "run", "--frozen", "--quiet", "--project", str(self.source), "homelab"]
+            cli = ["uv", "run", "--frozen", "--quiet", "--project", str(self.root), "homelab"]
         return self.run([*cli, "--repo", str(self.root), *args], timeout=timeout)
 
-    def presync(self, projects: Iterable[Path], timeout: float = 1800) -> None:
-        """`uv sync --frozen` the clone's projects OUTSIDE the namespace, where the package
-        registry is reachable; `up` inside then finds them in sync (about 0.1 s each)."""
+    def presync(self, projects: Iterable[Path], timeout: float = 1800,
+                extras: Iterable[str] = ()) -> None:
+        """`uv sync --frozen` the clone's projects (with these extras) OUTSIDE the namespace,
+        where the package registry is reachable; `up` inside then finds them in sync (about
+        0.1 s each)."""
         env = {**self.env, "HOME": os.environ.get("HOME", self.env["HOME"])}
+        extra_args = [a for extra in extras for a in ("--extra", extra)]
         for project in projects:
-            done = subprocess.run(["uv", "sync", "--frozen", "--quiet", "--project", str(project)],
+            done = subprocess.run(["uv", "sync", "--frozen", "--quiet", *extra_args,
+                                   "--project", str(project)],
                                   cwd=self.root, env=env, capture_output=True, text=True,
                                   timeout=timeout, stdin=subprocess.DEVNULL)
             if done.returncode != 0:
