@@ -46,17 +46,25 @@ class ServerProcess:
               env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120.0,
               host: str = "127.0.0.1") -> ServerProcess:
         """Start `cmd` (output to `log`) and wait until GET http://host:port{health} is 200."""
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "wb") as fh:
-            popen = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = cls(name, popen, log, port, host)
+        proc = cls.spawn(name, cmd, log=log, port=port, env=env, cwd=cwd, host=host)
         try:
             proc.wait_healthy(health, timeout)
         except BaseException:
             proc.stop()
             raise
         return proc
+
+    @classmethod
+    def spawn(cls, name: str, cmd: list[str], *, log: Path, port: int,
+              env: dict[str, str] | None = None, cwd: Path | None = None,
+              host: str = "127.0.0.1") -> ServerProcess:
+        """Start `cmd` without waiting (start several, then `wait_healthy` each: they boot in
+        parallel). The caller stops it, also when its wait fails."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as fh:
+            popen = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return cls(name, popen, log, port, host)
 
     @property
     def base(self) -> str:
