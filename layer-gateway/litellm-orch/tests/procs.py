@@ -24,13 +24,6 @@ OV_SERVER_PORT = 4010
 OPTILLM_PORT = 4020
 
 
-def spawn(name: str, cmd: list[str], env: dict[str, str], logdir: Path, port: int, health: str,
-          cwd: Path | None = None, timeout: float = 120.0) -> ServerProcess:
-    """Start a process in its own session (log in `logdir`) and wait until `health` answers 200."""
-    return ServerProcess.start(name, cmd, log=logdir / f"{name}.log", port=port, health=health,
-                               env=env, cwd=cwd, timeout=timeout)
-
-
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LITELLM_", "OPTILLM_", "OV_SERVER_"))}
     env.pop("OPENAI_API_KEY", None)
@@ -43,8 +36,8 @@ def base_env(**extra: str) -> dict[str, str]:
 def start_double(logdir: Path, name: str, *args: str) -> ServerProcess:
     """meshkit's recording OpenAI double as a process of its own (tests kill it, or count through it)."""
     port = free_port()
-    return spawn(name, [sys.executable, "-m", "meshkit.testing.openai_double", "--port", str(port), *args],
-                 base_env(), logdir, port, "/health", timeout=30)
+    return ServerProcess.start(name, [sys.executable, "-m", "meshkit.testing.openai_double", "--port", str(port),
+                                      *args], log=logdir / f"{name}.log", port=port, env=base_env(), timeout=30)
 
 
 def start_ov_server(logdir: Path, api_key: str, model_dir: Path) -> ServerProcess:
@@ -52,14 +45,16 @@ def start_ov_server(logdir: Path, api_key: str, model_dir: Path) -> ServerProces
     cmd = ["uv", "run", "--project", str(OV_SERVER), "--frozen", "ov-server", "serve",
            "--host", "127.0.0.1", "--port", str(port)]
     env = base_env(OV_SERVER_API_KEY=api_key, OV_SERVER_MODEL_DIR=str(model_dir), UV_PYTHON_DOWNLOADS="never")
-    return spawn("ov-server", cmd, env, logdir, port, "/health", cwd=OV_SERVER, timeout=240)
+    return ServerProcess.start("ov-server", cmd, log=logdir / "ov-server.log", port=port, env=env, cwd=OV_SERVER,
+                               timeout=240)
 
 
 def start_optillm(logdir: Path, port: int, gateway_base: str, master_key: str, proxy_key: str) -> ServerProcess:
     cmd = [str(OPTILLM / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port)]
     env = base_env(LITELLM_MASTER_KEY=master_key, OPTILLM_PROXY_KEY=proxy_key, OPTILLM_BASE_URL=gateway_base,
                    UV_PYTHON_DOWNLOADS="never", HOME=str(logdir))
-    return spawn("optillm", cmd, env, logdir, port, "/health", cwd=OPTILLM, timeout=120)
+    return ServerProcess.start("optillm", cmd, log=logdir / "optillm.log", port=port, env=env, cwd=OPTILLM,
+                               timeout=120)
 
 
 def rendered_config() -> dict:
@@ -86,7 +81,8 @@ def start_gateway(logdir: Path, config: dict, env_extra: dict[str, str], name: s
     cmd = [*(wrapper or []), str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
            "--config", str(cfg)]
     env = base_env(UV_PYTHON_DOWNLOADS="never", **env_extra)
-    proc = spawn(name, cmd, env, logdir, port, "/health/liveliness", cwd=SERVICE, timeout=180)
+    proc = ServerProcess.start(name, cmd, log=logdir / f"{name}.log", port=port, health="/health/liveliness",
+                               env=env, cwd=SERVICE, timeout=180)
     proc.extra["config"] = cfg
     return proc
 
