@@ -2,7 +2,7 @@
 
     uv run python bench/bench_gateway.py [--rounds 3] [--quick] [--variants stock,+deps,...]
 
-Starts a fast backend double (tests/doubles/backend.py) and one gateway per variant, all on free
+Starts a fast backend double (meshkit.testing.openai_double) and one gateway per variant, all on free
 loopback ports, then drives each with `hey` (Debian package `hey`) at concurrency 1 and 32, in
 interleaved rounds (direct, stock, ..., direct, stock, ...) so that load from anything else on
 the machine hits every variant alike. Prints the median over rounds of p50/p99 latency and
@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,8 +45,9 @@ from pathlib import Path
 import httpx
 import yaml
 
+from meshkit.testing import free_port
+
 SERVICE = Path(__file__).resolve().parents[1]
-DOUBLE = SERVICE / "tests" / "doubles" / "backend.py"
 MASTER = "sk-bench-master-key"
 BODY = '{"model":"jerry-tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":8}'
 ALL_VARIANTS = ["stock", "+deps", "+auth", "+settings", "+2workers", "cli", "cli1", "+metrics"]
@@ -65,12 +65,6 @@ class _Hide:
         return None
 sys.meta_path.insert(0, _Hide())
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
@@ -201,7 +195,7 @@ def main() -> int:
             return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    backend = subprocess.Popen([sys.executable, str(DOUBLE), "--port", "0"], stdout=subprocess.PIPE, text=True,
+    backend = subprocess.Popen([sys.executable, "-m", "meshkit.testing.openai_double", "--port", "0"], stdout=subprocess.PIPE, text=True,
                                start_new_session=True)
     backend_port = int(backend.stdout.readline().split()[1])
     targets: dict[str, tuple[str, bool]] = {"direct": (f"http://127.0.0.1:{backend_port}/v1/chat/completions", False)}

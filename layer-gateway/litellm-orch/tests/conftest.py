@@ -22,6 +22,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess, free_port
+
 
 @pytest.fixture(scope="session")
 def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -38,14 +40,14 @@ def keys() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def ov_server(logdir: Path, keys: dict[str, str]) -> Iterator[procs.Proc]:
+def ov_server(logdir: Path, keys: dict[str, str]) -> Iterator[ServerProcess]:
     proc = procs.start_ov_server(logdir, keys["ov"], logdir / "models")
     yield proc
     proc.stop()
 
 
 @pytest.fixture(scope="session")
-def counter(logdir: Path, ov_server: procs.Proc) -> Iterator[procs.Proc]:
+def counter(logdir: Path, ov_server: ServerProcess) -> Iterator[ServerProcess]:
     """Transparent pass-through in front of the real ov-server that records every call."""
     proc = procs.start_double(logdir, "counter", "--upstream", f"{ov_server.base}/v1")
     yield proc
@@ -53,7 +55,7 @@ def counter(logdir: Path, ov_server: procs.Proc) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def flaky(logdir: Path) -> Iterator[procs.Proc]:
+def flaky(logdir: Path) -> Iterator[ServerProcess]:
     """A backend the fallback test kills."""
     proc = procs.start_double(logdir, "flaky", "--model-id", "jerry-flaky", "--reply", "from flaky")
     yield proc
@@ -61,7 +63,7 @@ def flaky(logdir: Path) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def failing(logdir: Path) -> Iterator[procs.Proc]:
+def failing(logdir: Path) -> Iterator[ServerProcess]:
     """A backend that answers every chat with 500 and counts the attempts."""
     proc = procs.start_double(logdir, "failing", "--fail-status", "500")
     yield proc
@@ -69,7 +71,7 @@ def failing(logdir: Path) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def slow(logdir: Path) -> Iterator[procs.Proc]:
+def slow(logdir: Path) -> Iterator[ServerProcess]:
     """A backend that takes 30 s to answer (the gateway's deployment times out after 2 s)."""
     proc = procs.start_double(logdir, "slow", "--delay", "30")
     yield proc
@@ -77,7 +79,7 @@ def slow(logdir: Path) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def breaking(logdir: Path) -> Iterator[procs.Proc]:
+def breaking(logdir: Path) -> Iterator[ServerProcess]:
     """A backend whose streams break after the first chunk (as if it died mid-answer)."""
     proc = procs.start_double(logdir, "breaking", "--break-stream")
     yield proc
@@ -85,7 +87,7 @@ def breaking(logdir: Path) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def keyed(logdir: Path) -> Iterator[procs.Proc]:
+def keyed(logdir: Path) -> Iterator[ServerProcess]:
     """A backend that wants a key the gateway's deployment does not have."""
     proc = procs.start_double(logdir, "keyed", "--api-key", "the-right-backend-key")
     yield proc
@@ -93,14 +95,14 @@ def keyed(logdir: Path) -> Iterator[procs.Proc]:
 
 
 @pytest.fixture(scope="session")
-def mesh(logdir: Path, keys: dict[str, str], counter: procs.Proc, flaky: procs.Proc, failing: procs.Proc,
-         slow: procs.Proc, breaking: procs.Proc, keyed: procs.Proc,
-         ov_server: procs.Proc) -> Iterator[dict[str, procs.Proc]]:
+def mesh(logdir: Path, keys: dict[str, str], counter: ServerProcess, flaky: ServerProcess, failing: ServerProcess,
+         slow: ServerProcess, breaking: ServerProcess, keyed: ServerProcess,
+         ov_server: ServerProcess) -> Iterator[dict[str, ServerProcess]]:
     """Gateway + OptiLLM wired like the real mesh (rendered router.yaml, ports rewritten)."""
-    optillm_port = procs.free_port()
+    optillm_port = free_port()
     config = procs.rewrite_api_bases(procs.rendered_config(),
                                      {procs.OV_SERVER_PORT: counter.port, procs.OPTILLM_PORT: optillm_port})
-    dead_port = procs.free_port()  # nothing ever listens here
+    dead_port = free_port()  # nothing ever listens here
     config["model_list"] += [
         {"model_name": "jerry-flaky", "litellm_params": {
             "model": "openai/jerry-flaky", "api_base": f"{flaky.base}/v1", "api_key": "unused"}},
@@ -134,30 +136,30 @@ def mesh(logdir: Path, keys: dict[str, str], counter: procs.Proc, flaky: procs.P
 
 
 @pytest.fixture(scope="session")
-def gateway(mesh: dict[str, procs.Proc]) -> procs.Proc:
+def gateway(mesh: dict[str, ServerProcess]) -> ServerProcess:
     return mesh["gateway"]
 
 
 @pytest.fixture(scope="session")
-def client(gateway: procs.Proc, keys: dict[str, str]) -> openai.OpenAI:
+def client(gateway: ServerProcess, keys: dict[str, str]) -> openai.OpenAI:
     # max_retries=0: the official client retries 5xx by default, which would hide gateway behaviour.
     return openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=keys["master"], max_retries=0, timeout=120)
 
 
 @pytest.fixture()
-def calls(counter: procs.Proc):
+def calls(counter: ServerProcess):
     """Clear the counter, hand back a function that reads the calls recorded since."""
     httpx.delete(f"{counter.base}/_calls")
     return lambda: httpx.get(f"{counter.base}/_calls").json()
 
 
-def ov_stats(ov_server: procs.Proc) -> dict:
+def ov_stats(ov_server: ServerProcess) -> dict:
     """jerry-tiny's counters at the real ov-server: active_requests, generated_tokens."""
     return httpx.get(f"{ov_server.base}/health", timeout=10).json()["models"]["jerry-tiny"]
 
 
 @pytest.fixture()
-def still_serving(gateway: procs.Proc, client: openai.OpenAI, ov_server: procs.Proc):
+def still_serving(gateway: ServerProcess, client: openai.OpenAI, ov_server: ServerProcess):
     """After a hostile request: the gateway answers its probe and the next normal request, no
     worker died or was replaced, and nothing keeps running at the backend."""
     before = procs.gateway_tree(gateway)

@@ -1,93 +1,27 @@
-"""Start and stop the real processes the tests talk to (gateway, ov-server, OptiLLM, doubles)."""
+"""Start the real processes the tests talk to (gateway, ov-server, OptiLLM, doubles) with
+meshkit.testing.ServerProcess, and look at the gateway's process tree."""
 
 from __future__ import annotations
 
 import copy
 import ipaddress
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import yaml
+
+from meshkit.testing import ServerProcess, free_port
 
 TESTS = Path(__file__).resolve().parent
 SERVICE = TESTS.parent
 REPO = SERVICE.parent.parent
 OV_SERVER = REPO / "layer-inference" / "ov-server"
 OPTILLM = REPO / "layer-gateway" / "optillm-proxy"
-DOUBLE = TESTS / "doubles" / "backend.py"
 
 # Contract ports of the upstreams, as written in config/router.yaml's rendered model_list.
 OV_SERVER_PORT = 4010
 OPTILLM_PORT = 4020
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-    port: int
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                self.popen.wait(15)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.popen.wait()
-
-
-def spawn(name: str, cmd: list[str], env: dict[str, str], logdir: Path, port: int, health: str,
-          cwd: Path | None = None, timeout: float = 120.0) -> Proc:
-    """Start a process in its own session and wait until `health` answers 200."""
-    log = logdir / f"{name}.log"
-    with open(log, "w") as fh:
-        popen = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 cwd=cwd, start_new_session=True)
-    proc = Proc(name, popen, log, port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise RuntimeError(f"{name} exited with {popen.returncode} before becoming healthy:\n{proc.log_tail()}")
-        try:
-            if httpx.get(f"{proc.base}{health}", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.stop()
-    raise RuntimeError(f"{name} not healthy on {proc.base}{health} after {timeout:.0f} s:\n{proc.log_tail()}")
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -99,25 +33,28 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_double(logdir: Path, name: str, *args: str) -> Proc:
+def start_double(logdir: Path, name: str, *args: str) -> ServerProcess:
+    """meshkit's recording OpenAI double as a process of its own (tests kill it, or count through it)."""
     port = free_port()
-    return spawn(name, [sys.executable, str(DOUBLE), "--port", str(port), *args], base_env(), logdir, port,
-                 "/health", timeout=30)
+    return ServerProcess.start(name, [sys.executable, "-m", "meshkit.testing.openai_double", "--port", str(port),
+                                      *args], log=logdir / f"{name}.log", port=port, env=base_env(), timeout=30)
 
 
-def start_ov_server(logdir: Path, api_key: str, model_dir: Path) -> Proc:
+def start_ov_server(logdir: Path, api_key: str, model_dir: Path) -> ServerProcess:
     port = free_port()
     cmd = ["uv", "run", "--project", str(OV_SERVER), "--frozen", "ov-server", "serve",
            "--host", "127.0.0.1", "--port", str(port)]
     env = base_env(OV_SERVER_API_KEY=api_key, OV_SERVER_MODEL_DIR=str(model_dir), UV_PYTHON_DOWNLOADS="never")
-    return spawn("ov-server", cmd, env, logdir, port, "/health", cwd=OV_SERVER, timeout=240)
+    return ServerProcess.start("ov-server", cmd, log=logdir / "ov-server.log", port=port, env=env, cwd=OV_SERVER,
+                               timeout=240)
 
 
-def start_optillm(logdir: Path, port: int, gateway_base: str, master_key: str, proxy_key: str) -> Proc:
+def start_optillm(logdir: Path, port: int, gateway_base: str, master_key: str, proxy_key: str) -> ServerProcess:
     cmd = [str(OPTILLM / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port)]
     env = base_env(LITELLM_MASTER_KEY=master_key, OPTILLM_PROXY_KEY=proxy_key, OPTILLM_BASE_URL=gateway_base,
                    UV_PYTHON_DOWNLOADS="never", HOME=str(logdir))
-    return spawn("optillm", cmd, env, logdir, port, "/health", cwd=OPTILLM, timeout=120)
+    return ServerProcess.start("optillm", cmd, log=logdir / "optillm.log", port=port, env=env, cwd=OPTILLM,
+                               timeout=120)
 
 
 def rendered_config() -> dict:
@@ -137,14 +74,15 @@ def rewrite_api_bases(config: dict, ports: dict[int, int]) -> dict:
 
 
 def start_gateway(logdir: Path, config: dict, env_extra: dict[str, str], name: str = "gateway",
-                  wrapper: list[str] | None = None, port: int | None = None) -> Proc:
+                  wrapper: list[str] | None = None, port: int | None = None) -> ServerProcess:
     port = port or free_port()
     cfg = logdir / f"{name}.router.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [*(wrapper or []), str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
            "--config", str(cfg)]
     env = base_env(UV_PYTHON_DOWNLOADS="never", **env_extra)
-    proc = spawn(name, cmd, env, logdir, port, "/health/liveliness", cwd=SERVICE, timeout=180)
+    proc = ServerProcess.start(name, cmd, log=logdir / f"{name}.log", port=port, health="/health/liveliness",
+                               env=env, cwd=SERVICE, timeout=180)
     proc.extra["config"] = cfg
     return proc
 
@@ -177,7 +115,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def gateway_tree(proc: Proc) -> tuple[int, list[int]]:
+def gateway_tree(proc: ServerProcess) -> tuple[int, list[int]]:
     """(master pid, worker pids) of a gateway started by start_gateway."""
     masters = [c for c in children(proc.popen.pid) if "litellm_orch.serve" in cmdline(c)]
     assert len(masters) == 1, f"expected one launcher under {proc.popen.pid}, found {masters}"

@@ -15,23 +15,17 @@ import time
 
 import procs
 import pytest
+
+from meshkit.testing import ServerProcess, wait_until
 from conftest import ov_stats
 
 MAX_TOKENS = 8000
 
 
-def _wait(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["non-streamed", "streamed"])
-def test_client_that_gives_up_cancels_the_generation(gateway: procs.Proc, ov_server: procs.Proc,
+def test_client_that_gives_up_cancels_the_generation(gateway: ServerProcess, ov_server: ServerProcess,
                                                      keys: dict[str, str], stream: bool) -> None:
-    _wait(lambda: ov_stats(ov_server)["active_requests"] == 0, "ov-server to be idle")
+    wait_until(lambda: ov_stats(ov_server)["active_requests"] == 0, "ov-server to be idle", interval=0.05)
     before = ov_stats(ov_server)["generated_tokens"]
     body = json.dumps({"model": "jerry-direct", "messages": [{"role": "user", "content": "write a lot"}],
                        "max_tokens": MAX_TOKENS, "ignore_eos": True, "stream": stream}).encode()
@@ -42,9 +36,9 @@ def test_client_that_gives_up_cancels_the_generation(gateway: procs.Proc, ov_ser
         # Give up only once the engine generates for this request (else the test proves nothing).
         # (ov-server counts a request as active once its engine has admitted it; /health can be slow
         # to answer while the engine generates, so the earliest sign is the one to wait for.)
-        _wait(lambda: ov_stats(ov_server)["active_requests"] > 0, "the request to reach the engine")
+        wait_until(lambda: ov_stats(ov_server)["active_requests"] > 0, "the request to reach the engine", interval=0.05)
         sock.shutdown(socket.SHUT_RDWR)  # the client goes away
-    _wait(lambda: ov_stats(ov_server)["active_requests"] == 0, "the generation to stop", timeout=60)
+    wait_until(lambda: ov_stats(ov_server)["active_requests"] == 0, "the generation to stop", 60, interval=0.05)
     generated = ov_stats(ov_server)["generated_tokens"] - before
     print(f"\n{'streamed' if stream else 'non-streamed'}: generation stopped after {generated} of {MAX_TOKENS} tokens")
     assert generated < MAX_TOKENS, "the generation ran to max_tokens after the client had gone"

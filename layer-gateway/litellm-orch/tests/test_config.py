@@ -8,6 +8,8 @@ from pathlib import Path
 
 import procs
 import pytest
+
+from meshkit.testing import free_port
 import yaml
 
 ROUTER = procs.SERVICE / "config" / "router.yaml"
@@ -71,8 +73,8 @@ def _validate(cfg: Path) -> subprocess.CompletedProcess:
 
 
 def test_litellm_validates_the_rendered_config(tmp_path: Path, config: dict) -> None:
-    copy = procs.rewrite_api_bases(config, {procs.OV_SERVER_PORT: procs.free_port(),
-                                            procs.OPTILLM_PORT: procs.free_port()})
+    copy = procs.rewrite_api_bases(config, {procs.OV_SERVER_PORT: free_port(),
+                                            procs.OPTILLM_PORT: free_port()})
     cfg = tmp_path / "router.yaml"
     cfg.write_text(yaml.safe_dump(copy, sort_keys=False))
     result = _validate(cfg)

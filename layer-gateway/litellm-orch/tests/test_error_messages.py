@@ -10,6 +10,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 LITELLM_NOISE = ("litellm", "Exception", "Error:", "https://", "Traceback", "model group", "fallbacks=",
                  "Received Model Group", "OpenAIException", "File \"")
 
@@ -75,7 +77,7 @@ def test_backend_refuses_the_gateways_key(client: openai.OpenAI) -> None:
     assert body["code"] == "backend_auth_failed" and "same key" in body["message"]
 
 
-def test_backend_error_is_not_retried_by_the_official_client(gateway: procs.Proc, failing: procs.Proc,
+def test_backend_error_is_not_retried_by_the_official_client(gateway: ServerProcess, failing: ServerProcess,
                                                              keys: dict[str, str]) -> None:
     # Default retries (2): the SDK repeats 5xx unless told not to.
     retrying = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=keys["master"], timeout=60)
@@ -101,7 +103,7 @@ def test_backend_dying_mid_stream(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.parametrize("key", [None, "sk-wrong"])
-def test_auth_errors(gateway: procs.Proc, key: str | None) -> None:
+def test_auth_errors(gateway: ServerProcess, key: str | None) -> None:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     resp = httpx.post(f"{gateway.base}/v1/chat/completions", json={"model": "jerry-tiny"}, headers=headers)
     assert resp.status_code == 401

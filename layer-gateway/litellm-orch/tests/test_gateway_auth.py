@@ -7,9 +7,11 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 
 @pytest.mark.parametrize("key", ["sk-wrong-key", "not-even-sk", "x"])
-def test_wrong_key_is_401(gateway: procs.Proc, key: str) -> None:
+def test_wrong_key_is_401(gateway: ServerProcess, key: str) -> None:
     bad = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=key, max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
         bad.models.list()
@@ -20,14 +22,14 @@ def test_wrong_key_is_401(gateway: procs.Proc, key: str) -> None:
 
 @pytest.mark.parametrize("path,method", [("/v1/models", "GET"), ("/v1/chat/completions", "POST"),
                                          ("/health", "GET"), ("/config/yaml", "GET")])
-def test_missing_key_is_401(gateway: procs.Proc, path: str, method: str) -> None:
+def test_missing_key_is_401(gateway: ServerProcess, path: str, method: str) -> None:
     resp = httpx.request(method, f"{gateway.base}{path}", json={"model": "jerry-tiny", "messages": []}
                          if method == "POST" else None)
     assert resp.status_code == 401, resp.text
     assert resp.json()["error"]["type"] == "auth_error"
 
 
-def test_wrong_key_on_chat_never_reaches_backend(gateway: procs.Proc, calls) -> None:
+def test_wrong_key_on_chat_never_reaches_backend(gateway: ServerProcess, calls) -> None:
     resp = httpx.post(f"{gateway.base}/v1/chat/completions", headers={"Authorization": "Bearer sk-nope"},
                       json={"model": "jerry-tiny", "messages": [{"role": "user", "content": "hi"}]})
     assert resp.status_code == 401
@@ -35,11 +37,11 @@ def test_wrong_key_on_chat_never_reaches_backend(gateway: procs.Proc, calls) -> 
 
 
 @pytest.mark.parametrize("path", ["/health/liveliness", "/health/liveness", "/health/readiness"])
-def test_probes_are_open(gateway: procs.Proc, path: str) -> None:
+def test_probes_are_open(gateway: ServerProcess, path: str) -> None:
     assert httpx.get(f"{gateway.base}{path}").status_code == 200
 
 
-def test_deep_health_needs_key_and_has_no_stack_trace(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_deep_health_needs_key_and_has_no_stack_trace(gateway: ServerProcess, keys: dict[str, str]) -> None:
     resp = httpx.get(f"{gateway.base}/health", headers={"Authorization": f"Bearer {keys['master']}"},
                      timeout=120)
     assert resp.status_code == 200

@@ -9,6 +9,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 
 def test_dead_backend_with_no_fallback_fails_cleanly(client: openai.OpenAI) -> None:
     started = time.monotonic()
@@ -24,7 +26,7 @@ def test_dead_backend_with_no_fallback_fails_cleanly(client: openai.OpenAI) -> N
     assert info.value.response.headers.get("x-litellm-attempted-retries", "0") == "0"
 
 
-def test_failing_backend_is_called_exactly_once(gateway: procs.Proc, failing: procs.Proc,
+def test_failing_backend_is_called_exactly_once(gateway: ServerProcess, failing: ServerProcess,
                                                keys: dict[str, str]) -> None:
     httpx.delete(f"{failing.base}/_calls")
     resp = httpx.post(f"{gateway.base}/v1/chat/completions", timeout=60,
@@ -36,7 +38,7 @@ def test_failing_backend_is_called_exactly_once(gateway: procs.Proc, failing: pr
     assert len(httpx.get(f"{failing.base}/_calls").json()) == 1
 
 
-def test_killed_backend_falls_back_to_another_name(client: openai.OpenAI, flaky: procs.Proc, calls) -> None:
+def test_killed_backend_falls_back_to_another_name(client: openai.OpenAI, flaky: ServerProcess, calls) -> None:
     first = client.chat.completions.create(
         model="jerry-flaky", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
     assert first.choices[0].message.content.startswith("from flaky")

@@ -13,6 +13,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 pytestmark = pytest.mark.usefixtures("still_serving")
 
 LIMIT = 4 * 1024 * 1024  # the contract's default LITELLM_ORCH_MAX_BODY_BYTES (the fixture sets none)
@@ -26,7 +28,7 @@ def _error(resp: httpx.Response) -> dict:
     return err
 
 
-def _post(gateway: procs.Proc, keys: dict[str, str], content: bytes | str, **headers: str) -> httpx.Response:
+def _post(gateway: ServerProcess, keys: dict[str, str], content: bytes | str, **headers: str) -> httpx.Response:
     return httpx.post(f"{gateway.base}/v1/chat/completions", content=content, timeout=60,
                       headers={"Authorization": f"Bearer {keys['master']}", "content-type": "application/json",
                                **headers})
@@ -41,7 +43,7 @@ def _post(gateway: procs.Proc, keys: dict[str, str], content: bytes | str, **hea
     ('{"model": "jerry-tiny", "messages": [', "not valid JSON"),
     (b"\xff\xfe{}", "not UTF-8"),
 ], ids=["array", "string", "nan", "infinity", "minus-infinity", "truncated", "not-utf8"])
-def test_body_that_is_not_a_json_object_is_a_400(gateway: procs.Proc, keys: dict[str, str], body, needle: str,
+def test_body_that_is_not_a_json_object_is_a_400(gateway: ServerProcess, keys: dict[str, str], body, needle: str,
                                                  calls) -> None:
     resp = _post(gateway, keys, body)
     assert resp.status_code == 400, resp.text
@@ -51,7 +53,7 @@ def test_body_that_is_not_a_json_object_is_a_400(gateway: procs.Proc, keys: dict
 
 
 @pytest.mark.parametrize("depth", [65, 20_000])
-def test_deeply_nested_json_is_a_400(gateway: procs.Proc, keys: dict[str, str], depth: int) -> None:
+def test_deeply_nested_json_is_a_400(gateway: ServerProcess, keys: dict[str, str], depth: int) -> None:
     nested = "[" * depth + "]" * depth
     resp = _post(gateway, keys, '{"model": "jerry-tiny", "messages": [{"role": "user", "content": "hi"}], '
                                 f'"metadata": {{"x": {nested}}}}}')
@@ -59,7 +61,7 @@ def test_deeply_nested_json_is_a_400(gateway: procs.Proc, keys: dict[str, str], 
     assert "nested more than 64 levels" in _error(resp)["message"]
 
 
-def test_nesting_a_real_request_needs_is_accepted(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_nesting_a_real_request_needs_is_accepted(gateway: ServerProcess, keys: dict[str, str]) -> None:
     schema: dict = {"type": "string"}
     for _ in range(20):
         schema = {"type": "object", "properties": {"x": schema}}
@@ -113,13 +115,13 @@ def test_endpoint_the_mesh_does_not_serve_is_a_404_saying_so(client: openai.Open
     assert calls() == []
 
 
-def test_wrong_method_on_a_served_path_is_a_405(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_wrong_method_on_a_served_path_is_a_405(gateway: ServerProcess, keys: dict[str, str]) -> None:
     resp = httpx.get(f"{gateway.base}/v1/chat/completions", headers={"Authorization": f"Bearer {keys['master']}"})
     assert resp.status_code == 405 and resp.headers["allow"] == "POST"
     assert "use POST" in _error(resp)["message"]
 
 
-def _raw_request(gateway: procs.Proc, head: str, body_bytes: int, chunk: int = 1 << 20) -> tuple[bytes, int, float]:
+def _raw_request(gateway: ServerProcess, head: str, body_bytes: int, chunk: int = 1 << 20) -> tuple[bytes, int, float]:
     """Send `head` and then up to `body_bytes` of body, stopping when the server answers or closes.
     Returns (the response head, bytes of body sent, seconds until the answer arrived)."""
     started = time.monotonic()
@@ -156,7 +158,7 @@ def _raw_request(gateway: procs.Proc, head: str, body_bytes: int, chunk: int = 1
     return answer, sent, time.monotonic() - started
 
 
-def test_body_declared_over_the_limit_is_refused_before_it_is_sent(gateway: procs.Proc, keys: dict[str, str],
+def test_body_declared_over_the_limit_is_refused_before_it_is_sent(gateway: ServerProcess, keys: dict[str, str],
                                                                     calls) -> None:
     size = 200 * 1024 * 1024
     head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys['master']}\r\n"
@@ -167,7 +169,7 @@ def test_body_declared_over_the_limit_is_refused_before_it_is_sent(gateway: proc
     assert calls() == []
 
 
-def test_chunked_body_over_the_limit_is_a_413(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_chunked_body_over_the_limit_is_a_413(gateway: ServerProcess, keys: dict[str, str]) -> None:
     def body():
         for _ in range(LIMIT // 65536 + 64):
             yield b" " * 65536
@@ -185,7 +187,7 @@ def test_body_over_the_limit_through_the_official_client(client: openai.OpenAI) 
     assert "larger than this gateway's limit" in _error(info.value.response)["message"]
 
 
-def test_large_body_under_the_limit_is_read_whole(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_large_body_under_the_limit_is_read_whole(gateway: ServerProcess, keys: dict[str, str]) -> None:
     # 1 MB arrives in many chunks; it passes the size check and the prompt is then too long for
     # the model: the backend's own 400, so the whole body reached it.
     filler = "hello " * (1024 * 1024 // 6)
@@ -193,7 +195,7 @@ def test_large_body_under_the_limit_is_read_whole(gateway: procs.Proc, keys: dic
     assert resp.status_code == 400 and _error(resp)["code"] == "context_length_exceeded"
 
 
-def test_no_key_is_refused_before_the_body_is_read(gateway: procs.Proc, calls) -> None:
+def test_no_key_is_refused_before_the_body_is_read(gateway: ServerProcess, calls) -> None:
     size = 200 * 1024 * 1024
     head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n"
     answer, sent, _ = _raw_request(gateway, head, size)
@@ -202,7 +204,7 @@ def test_no_key_is_refused_before_the_body_is_read(gateway: procs.Proc, calls) -
     assert calls() == []
 
 
-def test_flood_of_large_unauthenticated_bodies_keeps_memory_bounded(gateway: procs.Proc) -> None:
+def test_flood_of_large_unauthenticated_bodies_keeps_memory_bounded(gateway: ServerProcess) -> None:
     master, workers = procs.gateway_tree(gateway)
     before = sum(procs.rss_kib(p) for p in [master, *workers])
     size = 200 * 1024 * 1024
@@ -215,13 +217,13 @@ def test_flood_of_large_unauthenticated_bodies_keeps_memory_bounded(gateway: pro
     assert after - before < 64 * 1024, f"RSS grew by {(after - before) / 1024:.0f} MiB"
 
 
-def _backend_addresses(*backends: procs.Proc) -> list[str]:
+def _backend_addresses(*backends: ServerProcess) -> list[str]:
     return [f"127.0.0.1:{b.port}" for b in backends]
 
 
 @pytest.mark.parametrize("kind", ["chat", "stream", "error", "models", "alias"])
-def test_no_response_header_names_a_backend(gateway: procs.Proc, keys: dict[str, str], counter: procs.Proc,
-                                            mesh: dict[str, procs.Proc], ov_server: procs.Proc, kind: str) -> None:
+def test_no_response_header_names_a_backend(gateway: ServerProcess, keys: dict[str, str], counter: ServerProcess,
+                                            mesh: dict[str, ServerProcess], ov_server: ServerProcess, kind: str) -> None:
     auth = {"Authorization": f"Bearer {keys['master']}"}
     url = f"{gateway.base}/v1/chat/completions"
     if kind == "models":

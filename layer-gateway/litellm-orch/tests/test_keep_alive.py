@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
 
-def test_idle_connection_is_still_open_after_the_client_pool_expiry(gateway: procs.Proc) -> None:
+
+def test_idle_connection_is_still_open_after_the_client_pool_expiry(gateway: ServerProcess) -> None:
     u = urlsplit(gateway.base)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
@@ -57,7 +59,7 @@ def _read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("case", ["no key", "unserved endpoint"])
 def test_refused_request_whose_body_arrives_after_the_answer_keeps_the_connection(
-        gateway: procs.Proc, keys: dict[str, str], case: str) -> None:
+        gateway: ServerProcess, keys: dict[str, str], case: str) -> None:
     # The race's worst timing, made certain: the body is sent only once the answer is in.
     body = json.dumps({"model": "jerry-tiny", "input": "x" * 512}).encode()
     path, auth = ("/v1/chat/completions", "") if case == "no key" else \

@@ -21,19 +21,18 @@ import httpx
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess, free_port, wait_until
+
 ISOLATED = Path(__file__).resolve().parent / "isolated_port_clash.py"
 
 
-def _wait(predicate, what: str, timeout: float = 30.0) -> float:
+def _seconds_until(predicate, what: str, timeout: float = 30.0) -> float:  # noqa: ANN001
     started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
+    wait_until(predicate, what, timeout, interval=0.1)
     return time.monotonic() - started
 
 
-def _config(backend: procs.Proc) -> dict:
+def _config(backend: ServerProcess) -> dict:
     return {"model_list": [{"model_name": "jerry-tiny", "litellm_params": {
         "model": "openai/jerry-tiny", "api_base": f"{backend.base}/v1", "api_key": "unused"}}],
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
@@ -41,14 +40,14 @@ def _config(backend: procs.Proc) -> dict:
 
 
 @pytest.fixture(scope="module")
-def backend(logdir: Path) -> Iterator[procs.Proc]:
+def backend(logdir: Path) -> Iterator[ServerProcess]:
     proc = procs.start_double(logdir, "launcher-backend")
     yield proc
     proc.stop()
 
 
-def _start(logdir: Path, backend: procs.Proc, keys: dict[str, str], name: str, port: int | None = None,
-           workers: int = 2) -> procs.Proc:
+def _start(logdir: Path, backend: ServerProcess, keys: dict[str, str], name: str, port: int | None = None,
+           workers: int = 2) -> ServerProcess:
     env = {"LITELLM_MASTER_KEY": keys["master"], "LITELLM_NUM_WORKERS": str(workers)}
     return procs.start_gateway(logdir, _config(backend), env, name=name, port=port)
 
@@ -64,13 +63,13 @@ def _answers(gateway_base: str, keys: dict[str, str]) -> bool:
 
 
 def test_workers_die_with_a_killed_master_and_the_restart_binds_only_its_port(
-        logdir: Path, backend: procs.Proc, keys: dict[str, str]) -> None:
+        logdir: Path, backend: ServerProcess, keys: dict[str, str]) -> None:
     gateway = _start(logdir, backend, keys, "launcher-kill")
     master, workers = procs.gateway_tree(gateway)
     try:
         assert len(workers) == 2 and _answers(gateway.base, keys)
         os.kill(master, signal.SIGKILL)
-        took = _wait(lambda: not any(procs.alive(w) for w in workers), "the workers to exit after their master")
+        took = _seconds_until(lambda: not any(procs.alive(w) for w in workers), "the workers to exit after their master")
         print(f"\nworkers gone {took:.1f} s after kill -9 of the master")
         assert not _answers(gateway.base, keys), "something still answers on the gateway's port"
         assert gateway.popen.wait(30) != 0  # `uv run` saw its child die and exited: the supervisor restarts it
@@ -89,13 +88,13 @@ def test_workers_die_with_a_killed_master_and_the_restart_binds_only_its_port(
         again.stop()
 
 
-def test_master_dies_with_the_uv_process_above_it(logdir: Path, backend: procs.Proc, keys: dict[str, str]) -> None:
+def test_master_dies_with_the_uv_process_above_it(logdir: Path, backend: ServerProcess, keys: dict[str, str]) -> None:
     gateway = _start(logdir, backend, keys, "launcher-uv-kill")
     master, workers = procs.gateway_tree(gateway)
     try:
         os.kill(gateway.popen.pid, signal.SIGKILL)  # the program supervisord/systemd watches
         gateway.popen.wait(10)
-        took = _wait(lambda: not any(procs.alive(p) for p in [master, *workers]), "the gateway to stop", 40)
+        took = _seconds_until(lambda: not any(procs.alive(p) for p in [master, *workers]), "the gateway to stop", 40)
         print(f"\nmaster and workers gone {took:.1f} s after kill -9 of uv")
         assert not _answers(gateway.base, keys)
     finally:
@@ -135,7 +134,7 @@ def test_launcher_refuses_bad_input(tmp_path: Path, args: list[str], env: dict[s
     (tmp_path / "nolist.yaml").write_text("general_settings: {}\n")
     good = tmp_path / "good.yaml"
     good.write_text(json.dumps({"model_list": []}))
-    base = {"--config": str(good), "--host": "127.0.0.1", "--port": str(procs.free_port())}
+    base = {"--config": str(good), "--host": "127.0.0.1", "--port": str(free_port())}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value.replace("{bad}", str(tmp_path / "bad.yaml")).replace("{nolist}", str(tmp_path / "nolist.yaml"))
     cmd = [sys.executable, "-m", "litellm_orch.serve", *[x for kv in base.items() for x in kv]]

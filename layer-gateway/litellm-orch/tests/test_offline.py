@@ -13,17 +13,19 @@ import httpx
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess, free_port
+
 CONNECT = re.compile(r'connect\(\d+, \{sa_family=(AF_INET6?|AF_UNIX|AF_NETLINK)[^}]*?'
                      r'(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"|sun_path=)')
 
 
 @pytest.fixture(scope="module")
-def traced(logdir: Path, keys: dict[str, str], counter: procs.Proc) -> Iterator[Path]:
+def traced(logdir: Path, keys: dict[str, str], counter: ServerProcess) -> Iterator[Path]:
     if not shutil.which("strace"):
         pytest.fail("strace is required (apt-get install -y strace)")
     trace = logdir / "gateway-offline.strace"
     config = procs.rewrite_api_bases(procs.rendered_config(), {procs.OV_SERVER_PORT: counter.port,
-                                                               procs.OPTILLM_PORT: procs.free_port()})
+                                                               procs.OPTILLM_PORT: free_port()})
     env = {"LITELLM_MASTER_KEY": keys["master"], "OV_SERVER_API_KEY": keys["ov"],
            "OPTILLM_PROXY_KEY": keys["optillm"]}
     wrapper = ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace)]

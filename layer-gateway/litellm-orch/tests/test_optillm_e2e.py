@@ -11,6 +11,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 # Backend calls per request (optillm 0.4.0), and the `n` of the first one. These hold whatever the
 # model answers: moa always asks for 3 candidates, a critique and a final answer; bon for 3
 # candidates and one rating each.
@@ -47,7 +49,7 @@ def test_alias_usage_counts_every_backend_call(client: openai.OpenAI, alias: str
 
 
 @pytest.mark.parametrize("alias", sorted(EXPECTED))
-def test_truncated_answer_is_a_400_with_its_cause_and_runs_once(gateway: procs.Proc, keys: dict[str, str],
+def test_truncated_answer_is_a_400_with_its_cause_and_runs_once(gateway: ServerProcess, keys: dict[str, str],
                                                                 alias: str, calls) -> None:
     # max_tokens=1 with ignore_eos: every backend answer is cut. Default client retries (2): the
     # failure must not be repeated, and the approach must not run more than once.
@@ -61,8 +63,8 @@ def test_truncated_answer_is_a_400_with_its_cause_and_runs_once(gateway: procs.P
     assert len(calls()) <= EXPECTED[alias][0]  # one run of the approach, at most its usual calls
 
 
-def test_backend_failure_behind_an_alias_names_the_cause_and_runs_once(gateway: procs.Proc, keys: dict[str, str],
-                                                                       counter: procs.Proc, calls) -> None:
+def test_backend_failure_behind_an_alias_names_the_cause_and_runs_once(gateway: ServerProcess, keys: dict[str, str],
+                                                                       counter: ServerProcess, calls) -> None:
     retrying = openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=keys["master"], timeout=120)
     # A prompt over the backend's context: the gateway's own answer to OptiLLM's call is a 400.
     with pytest.raises(openai.BadRequestError) as info:
@@ -73,7 +75,7 @@ def test_backend_failure_behind_an_alias_names_the_cause_and_runs_once(gateway: 
     assert len(calls()) == 1
 
 
-def test_optillm_rejects_callers_without_its_key(mesh: dict[str, procs.Proc], keys: dict[str, str]) -> None:
+def test_optillm_rejects_callers_without_its_key(mesh: dict[str, ServerProcess], keys: dict[str, str]) -> None:
     optillm = mesh["optillm"]
     body = {"model": "re2-jerry-tiny", "messages": [{"role": "user", "content": "x"}]}
     assert httpx.post(f"{optillm.base}/v1/chat/completions", json=body).status_code == 401

@@ -15,6 +15,8 @@ import openai
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess
+
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a short story about a cat."}]
 
@@ -73,13 +75,13 @@ def test_streamed_usage_matches_the_plain_answer(client: openai.OpenAI) -> None:
                                                                     plain.usage.completion_tokens)
 
 
-def _chat_pid(ov_server: procs.Proc) -> int | None:
+def _chat_pid(ov_server: ServerProcess) -> int | None:
     m = httpx.get(f"{ov_server.base}/health", timeout=10).json()["models"]["jerry-chat"]
     return m.get("pid") if m["state"] == "ok" else None
 
 
 def test_engine_killed_is_a_named_error_no_fallback_and_tiny_keeps_answering(
-        gateway: procs.Proc, keys: dict[str, str], client: openai.OpenAI, ov_server: procs.Proc) -> None:
+        gateway: ServerProcess, keys: dict[str, str], client: openai.OpenAI, ov_server: ServerProcess) -> None:
     """Last in this file: jerry-chat's engine is killed at ov-server; through the gateway its
     client gets the cause (not an answer from another model), jerry-tiny answers meanwhile, and
     jerry-chat answers again within the bound below."""
@@ -109,6 +111,6 @@ def test_engine_killed_is_a_named_error_no_fallback_and_tiny_keeps_answering(
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _chat_serving(ov_server: procs.Proc) -> None:
+def _chat_serving(ov_server: ServerProcess) -> None:
     """ov-server answers /health 200 once every model had its first load; jerry-chat must be up."""
     assert _chat_pid(ov_server) is not None, httpx.get(f"{ov_server.base}/health", timeout=10).text

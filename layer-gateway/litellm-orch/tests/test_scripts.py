@@ -9,6 +9,8 @@ from pathlib import Path
 import procs
 import pytest
 
+from meshkit.testing import ServerProcess, free_port
+
 SCRIPTS = procs.SERVICE / "scripts"
 START = SCRIPTS / "start.sh"
 CHECK = SCRIPTS / "health-check.sh"
@@ -51,7 +53,7 @@ def test_start_script_refuses_bad_input(args: list[str], env: dict[str, str], ne
     assert needle in result.stderr and "Traceback" not in result.stderr
 
 
-def test_health_check_passes_on_the_running_gateway(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_health_check_passes_on_the_running_gateway(gateway: ServerProcess, keys: dict[str, str]) -> None:
     result = _run([str(CHECK), "--url", gateway.base], LITELLM_MASTER_KEY=keys["master"])
     assert result.returncode == 0, result.stdout
     for name in ("liveliness", "readiness", "no-key", "wrong-key", "models"):
@@ -59,7 +61,7 @@ def test_health_check_passes_on_the_running_gateway(gateway: procs.Proc, keys: d
 
 
 def test_health_check_fails_when_nothing_listens() -> None:
-    result = _run([str(CHECK), "--url", f"http://127.0.0.1:{procs.free_port()}", "--timeout", "2"])
+    result = _run([str(CHECK), "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
     assert result.returncode == 1
     assert "FAIL  liveliness" in result.stdout
 

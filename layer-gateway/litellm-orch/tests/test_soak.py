@@ -18,6 +18,8 @@ import itertools
 import httpx
 import procs
 
+from meshkit.testing import ServerProcess
+
 WARMUP = 400
 ROUNDS = 3
 PER_ROUND = 550
@@ -60,7 +62,7 @@ async def _drive(base: str, key: str, count: int) -> dict[int, int]:
     return statuses
 
 
-def _rss_kib(gateway: procs.Proc) -> int:
+def _rss_kib(gateway: ServerProcess) -> int:
     master, workers = procs.gateway_tree(gateway)
     return sum(procs.rss_kib(p) for p in [master, *workers])
 
@@ -70,7 +72,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _warm_every_worker(gateway: procs.Proc, key: str, max_drives: int = 8) -> None:
+def _warm_every_worker(gateway: ServerProcess, key: str, max_drives: int = 8) -> None:
     """Warm up until every worker has served. A client's keep-alive connections stick to the
     worker that accepted them, so one warm-up drive can leave a worker idle; its first requests
     later cost ~60 MiB once (lazy imports and caches), which looked like a leak (seen). A worker
@@ -86,7 +88,7 @@ def _warm_every_worker(gateway: procs.Proc, key: str, max_drives: int = 8) -> No
     raise AssertionError(f"a worker never served during {max_drives} warm-up drives (CPU ticks: {used})")
 
 
-def test_gateway_memory_is_flat_under_sustained_traffic(gateway: procs.Proc, keys: dict[str, str]) -> None:
+def test_gateway_memory_is_flat_under_sustained_traffic(gateway: ServerProcess, keys: dict[str, str]) -> None:
     _warm_every_worker(gateway, keys["master"])
     samples = [_rss_kib(gateway)]
     for _ in range(ROUNDS):

@@ -1,19 +1,19 @@
-"""OptiLLM started by scripts/start.sh against a recording stand-in for the gateway."""
+"""OptiLLM started by scripts/start.sh against a recording stand-in for the gateway.
+
+Shared helpers come from meshkit.testing: free_port, ServerProcess (start, wait for health, fail
+fast with the log tail, stop the group) and the recording OpenAI double."""
 
 from __future__ import annotations
 
+import itertools
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
+
+from meshkit.testing import Call, OpenAIDouble, Reply, ServerProcess, free_port
+from meshkit.testing.openai_double import Script
 
 TESTS = Path(__file__).resolve().parent
 SERVICE = TESTS.parent
@@ -21,12 +21,6 @@ REPO = SERVICE.parent.parent
 START = SERVICE / "scripts" / "start.sh"
 MASTER = "sk-test-gateway-master"
 PROXY_KEY = "optillm-test-client-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -37,54 +31,34 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Running:
-    popen: subprocess.Popen
-    port: int
-    log: Path
+def gateway_script() -> Script:
+    """How the stand-in for the gateway answers: "stop" answers, so approaches that reject
+    truncated answers (re2) succeed, except:
+    - a request with `max_tokens` <= 2 gets answers cut there (`finish_reason: "length"`);
+    - model `jerry-fail-<status>` gets that HTTP status with an OpenAI-shaped error (the gateway's).
+    Usage: 10 prompt tokens and 6 completion tokens per choice, for every call."""
+    counter = itertools.count(1)
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
-
-
-def wait_ready(run: Running, path: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if run.popen.poll() is not None:
-            raise RuntimeError(f"exited {run.popen.returncode}:\n{run.log.read_text(errors='replace')[-3000:]}")
-        try:
-            if requests.get(f"{run.base}{path}", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    run.stop()
-    raise RuntimeError(f"not ready on {run.base}{path}:\n{run.log.read_text(errors='replace')[-3000:]}")
+    def script(call: Call) -> Reply | list[Reply]:
+        index = next(counter)
+        model = str(call.model)
+        if model.startswith("jerry-fail-"):
+            status = int(model.rsplit("-", 1)[1])
+            return Reply(status=status, error=f"{model} failed on purpose ({status}).")
+        cut = isinstance(call.body.get("max_tokens"), int) and call.body["max_tokens"] <= 2
+        usage = {"prompt_tokens": 10, "completion_tokens": 6 * call.n, "total_tokens": 10 + 6 * call.n}
+        return [Reply(f"Cut{index}.{i}" if cut else f"The answer is 4. ({index}.{i})",
+                      finish_reason="length" if cut else "stop", usage=usage) for i in range(call.n)]
+    return script
 
 
 def start_optillm(logdir: Path, upstream: str, name: str = "optillm", wrapper: list[str] | None = None,
-                  **env: str) -> Running:
+                  **env: str) -> ServerProcess:
     port = free_port()
-    log = logdir / f"{name}.log"
     environment = clean_env(LITELLM_MASTER_KEY=MASTER, OPTILLM_PROXY_KEY=PROXY_KEY, OPTILLM_BASE_URL=upstream,
                             HOME=str(logdir), **env)
-    with open(log, "w") as fh:
-        popen = subprocess.Popen([*(wrapper or []), str(START), "--host", "127.0.0.1", "--port", str(port)],
-                                 env=environment, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 cwd=SERVICE, start_new_session=True)
-    run = Running(popen, port, log)
-    wait_ready(run, "/health")
-    return run
+    return ServerProcess.start(name, [*(wrapper or []), str(START), "--host", "127.0.0.1", "--port", str(port)],
+                               log=logdir / f"{name}.log", port=port, env=environment, cwd=SERVICE, timeout=90)
 
 
 @pytest.fixture(scope="session")
@@ -93,16 +67,15 @@ def logdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def upstream(logdir: Path) -> Iterator[str]:
-    port_file = logdir / "upstream.port"
-    popen = subprocess.Popen([sys.executable, str(TESTS / "upstream_double.py"), str(port_file)],
-                             start_new_session=True)
-    deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port_file.read_text()}"
-    os.killpg(popen.pid, signal.SIGTERM)
-    popen.wait()
+def gateway_double() -> Iterator[OpenAIDouble]:
+    """The recording stand-in for the gateway OptiLLM calls back (meshkit's OpenAI double)."""
+    with OpenAIDouble(gateway_script(), models=("jerry-tiny",)) as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def upstream(gateway_double: OpenAIDouble) -> str:
+    return gateway_double.base
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +88,7 @@ def optillm(logdir: Path, upstream: str) -> Iterator[Running]:
 
 
 @pytest.fixture()
-def calls(upstream: str):
-    requests.delete(f"{upstream}/_calls")
-    return lambda: requests.get(f"{upstream}/_calls").json()
+def calls(gateway_double: OpenAIDouble):
+    """Clears the stand-in's record; returns what it recorded since (model, n, authorization ...)."""
+    gateway_double.clear()
+    return lambda: [c.as_json() for c in gateway_double.calls]

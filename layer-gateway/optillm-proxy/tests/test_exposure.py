@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROXY_KEY, SERVICE, START, Running, clean_env
+from conftest import PROXY_KEY, SERVICE, START, clean_env
+
+from meshkit.testing import ServerProcess
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -58,7 +60,7 @@ def _command_lines(pgid: int) -> list[str]:
     return lines
 
 
-def test_client_key_never_on_a_command_line(optillm: Running) -> None:
+def test_client_key_never_on_a_command_line(optillm: ServerProcess) -> None:
     lines = _command_lines(optillm.popen.pid)
     assert any("launch.py" in line for line in lines), lines  # found OptiLLM's own process
     assert not [line for line in lines if PROXY_KEY in line]
@@ -74,11 +76,11 @@ def test_launcher_refuses_the_key_as_a_flag() -> None:
     assert proc.returncode == 2 and "HOMELAB_OPTILLM_CLIENT_KEY is not set" in proc.stderr
 
 
-def test_listens_on_loopback_only(optillm: Running) -> None:
+def test_listens_on_loopback_only(optillm: ServerProcess) -> None:
     assert _listening_addresses(optillm.port) == {"127.0.0.1"}
 
 
-def test_not_reachable_on_this_hosts_other_addresses(optillm: Running) -> None:
+def test_not_reachable_on_this_hosts_other_addresses(optillm: ServerProcess) -> None:
     addrs = _own_non_loopback_addresses()
     if not addrs:
         pytest.skip("this host has no non-loopback address to try")

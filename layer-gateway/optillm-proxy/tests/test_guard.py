@@ -7,12 +7,14 @@ from __future__ import annotations
 import openai
 import pytest
 import requests
-from conftest import PROXY_KEY, Running
+from conftest import PROXY_KEY
+
+from meshkit.testing import ServerProcess
 
 APPROACH_CALLS = {"re2": 1, "moa": 3, "bon": 4}
 
 
-def post(run: Running, model: str, **extra) -> requests.Response:
+def post(run: ServerProcess, model: str, **extra) -> requests.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "What is 2 + 2?"}], "max_tokens": 32, **extra}
     return requests.post(f"{run.base}/v1/chat/completions", json=body, timeout=60,
                          headers={"Authorization": f"Bearer {PROXY_KEY}"})
@@ -26,7 +28,7 @@ def _error(resp: requests.Response) -> dict:
 
 
 @pytest.mark.parametrize("approach", sorted(APPROACH_CALLS))
-def test_answer_cut_at_max_tokens_is_a_400_naming_it(optillm: Running, approach: str, calls) -> None:
+def test_answer_cut_at_max_tokens_is_a_400_naming_it(optillm: ServerProcess, approach: str, calls) -> None:
     resp = post(optillm, f"{approach}-jerry-tiny", max_tokens=2)
     assert resp.status_code == 400, resp.text
     err = _error(resp)
@@ -37,7 +39,7 @@ def test_answer_cut_at_max_tokens_is_a_400_naming_it(optillm: Running, approach:
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_failed_call_to_the_gateway_is_a_502_with_the_gateways_message(optillm: Running, status: int,
+def test_failed_call_to_the_gateway_is_a_502_with_the_gateways_message(optillm: ServerProcess, status: int,
                                                                        calls) -> None:
     resp = post(optillm, f"re2-jerry-fail-{status}")
     assert resp.status_code == 502, resp.text
@@ -47,14 +49,14 @@ def test_failed_call_to_the_gateway_is_a_502_with_the_gateways_message(optillm: 
     assert len(calls()) == 1  # OptiLLM's own client did not retry
 
 
-def test_gateway_4xx_is_relayed_as_is(optillm: Running, calls) -> None:
+def test_gateway_4xx_is_relayed_as_is(optillm: ServerProcess, calls) -> None:
     resp = post(optillm, "moa-jerry-fail-400")
     assert resp.status_code == 400
     assert _error(resp)["message"] == "jerry-fail-400 failed on purpose (400)."
     assert len(calls()) == 1
 
 
-def test_official_client_runs_the_approach_once(optillm: Running, calls) -> None:
+def test_official_client_runs_the_approach_once(optillm: ServerProcess, calls) -> None:
     client = openai.OpenAI(base_url=f"{optillm.base}/v1", api_key=PROXY_KEY, timeout=60)  # default: 2 retries
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="bon-jerry-fail-500", messages=[{"role": "user", "content": "x"}])
@@ -63,7 +65,7 @@ def test_official_client_runs_the_approach_once(optillm: Running, calls) -> None
 
 
 @pytest.mark.parametrize("approach", sorted(APPROACH_CALLS))
-def test_usage_is_the_sum_of_every_call(optillm: Running, approach: str, calls) -> None:
+def test_usage_is_the_sum_of_every_call(optillm: ServerProcess, approach: str, calls) -> None:
     resp = post(optillm, f"{approach}-jerry-tiny")
     assert resp.status_code == 200, resp.text
     usage = resp.json()["usage"]
@@ -75,7 +77,7 @@ def test_usage_is_the_sum_of_every_call(optillm: Running, approach: str, calls) 
     assert resp.json()["object"] == "chat.completion" and resp.json()["id"].startswith("chatcmpl-")
 
 
-def test_wrong_key_is_an_openai_shaped_401(optillm: Running) -> None:
+def test_wrong_key_is_an_openai_shaped_401(optillm: ServerProcess) -> None:
     resp = requests.post(f"{optillm.base}/v1/chat/completions", json={"model": "re2-jerry-tiny"},
                          headers={"Authorization": "Bearer nope"}, timeout=30)
     assert resp.status_code == 401 and _error(resp)["param"] == "api_key"

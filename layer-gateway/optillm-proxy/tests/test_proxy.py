@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import pytest
 import requests
-from conftest import MASTER, PROXY_KEY, Running
+from conftest import MASTER, PROXY_KEY
+
+from meshkit.testing import ServerProcess
 
 BODY = {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "max_tokens": 32}
 # Upstream calls per request in optillm 0.4.0 and the `n` of the first call.
 APPROACHES = {"none": (1, 1), "re2": (1, 1), "moa": (3, 3), "bon": (4, 3)}
 
 
-def post(run: Running, model: str, key: str | None = PROXY_KEY) -> requests.Response:
+def post(run: ServerProcess, model: str, key: str | None = PROXY_KEY) -> requests.Response:
     headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
     return requests.post(f"{run.base}/v1/chat/completions", json={**BODY, "model": model}, headers=headers,
                          timeout=60)
 
 
-def test_health_is_open(optillm: Running) -> None:
+def test_health_is_open(optillm: ServerProcess) -> None:
     assert requests.get(f"{optillm.base}/health").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key", MASTER])
-def test_callers_without_the_proxy_key_get_401(optillm: Running, key: str | None, calls) -> None:
+def test_callers_without_the_proxy_key_get_401(optillm: ServerProcess, key: str | None, calls) -> None:
     assert post(optillm, "re2-jerry-tiny", key).status_code == 401
     assert calls() == []
 
 
 @pytest.mark.parametrize("approach", sorted(APPROACHES))
-def test_approach_calls_upstream_with_plain_name_and_master_key(optillm: Running, approach: str, calls) -> None:
+def test_approach_calls_upstream_with_plain_name_and_master_key(optillm: ServerProcess, approach: str, calls) -> None:
     model = "jerry-tiny" if approach == "none" else f"{approach}-jerry-tiny"
     resp = post(optillm, model)
     assert resp.status_code == 200, resp.text
@@ -43,7 +45,7 @@ def test_approach_calls_upstream_with_plain_name_and_master_key(optillm: Running
     assert {c["authorization"] for c in made} == {f"Bearer {MASTER}"}
 
 
-def test_models_pass_through(optillm: Running) -> None:
+def test_models_pass_through(optillm: ServerProcess) -> None:
     resp = requests.get(f"{optillm.base}/v1/models", headers={"Authorization": f"Bearer {PROXY_KEY}"})
     assert resp.status_code == 200
     assert [m["id"] for m in resp.json()["data"]] == ["jerry-tiny"]

@@ -53,7 +53,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("CI", "true")
 
-from conftest import free_port, start_server, stop_server
+from conftest import start_server, stop_server
+from meshkit.testing import free_port
 from llama_server_build import ensure_llama_server
 
 from ov_server.registry import ModelSpec, builtin_spec

@@ -1,9 +1,9 @@
-"""Shared fixtures: a real server subprocess on a free port, and helpers."""
+"""Shared fixtures: a real server subprocess on a free port (`free_port` from meshkit.testing),
+and helpers."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meshkit.testing import free_port
+
 os.environ.setdefault("CI", "true")  # OpenVINO telemetry stays off
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

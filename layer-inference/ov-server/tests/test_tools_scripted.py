@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from conftest import free_port
+from meshkit.testing import free_port
 from openai import OpenAI
 
 from ov_server.app import create_app

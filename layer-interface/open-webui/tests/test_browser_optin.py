@@ -1,8 +1,10 @@
 """Opt-in (HOMELAB_TEST_OPENWEBUI=1): a person's first chats, in a real browser, on a private mesh.
 
 `homelab up` (the control plane's own) starts ov-server, the gateway, OptiLLM and Open WebUI in a
-private copy of this checkout on free ports, with this contract's env; only OPENAI_API_BASE_URL
-goes through a transparent wire recorder in front of the gateway. Debian's Chromium, driven by
+private mesh (meshkit.testing.PrivateMesh: a clone of this checkout in its own network namespace,
+on the contract ports), with this contract's env; only OPENAI_API_BASE_URL goes through a
+transparent wire recorder in front of the gateway. The recorder, the browser and the test's own
+HTTP calls run inside the namespace too. Debian's Chromium, driven by
 Playwright, signs up the first admin, then picks each model the gateway serves in turn, sends
 "hello" and waits for the answer: streamed for plain models (a longer answer arrives in several
 visible updates), present for every model. Screenshots are saved in the test's temp dir (printed).
@@ -23,8 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from contracts import SERVICE_DIR, plain_models
-from private_mesh import PrivateMesh
+from contracts import REPO, SERVICE_DIR, all_contracts, plain_models
+from meshkit.testing import PrivateMesh, netns_unavailable
 from replay import captured
 from wire_recorder import WireRecorder
 
@@ -48,26 +50,55 @@ def install_browser() -> None:
     importlib.invalidate_caches()
 
 
+# The contract ports the private mesh serves on (its own loopback: nothing else is there).
+PORTS = {name: int(all_contracts()[name]["port"]) for name in ("litellm-orch", "open-webui")}
+
+
+def _uv_projects(root: Path) -> list[Path]:
+    """The clone's control plane and the uv projects of the services this test starts."""
+    dirs = {"ov-server": "layer-inference/ov-server", "litellm-orch": "layer-gateway/litellm-orch",
+            "optillm-proxy": "layer-gateway/optillm-proxy", "open-webui": "layer-interface/open-webui"}
+    return [root, *(root / dirs[name] for name in SERVICES)]
+
+
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory):
     """(PrivateMesh, WireRecorder, Open WebUI URL): everything up and healthy."""
+    why_not = netns_unavailable()
+    if why_not:
+        pytest.fail(f"the private mesh cannot be made here: {why_not}")
     install_browser()
-    private = PrivateMesh.copy(tmp_path_factory.mktemp("private") / "repo", SERVICES)
-    recorder = WireRecorder(f"http://127.0.0.1:{private.ports['litellm-orch']}").start()
-    private.etc.mkdir(exist_ok=True)
-    (private.etc / "open-webui.env").write_text(f"OPENAI_API_BASE_URL=http://127.0.0.1:{recorder.port}/v1\n")
-    # One LiteLLM worker starts in half the time; the keys still come from .homelab/secrets.env.
-    (private.root / "layer-gateway/litellm-orch/config/env.local").write_text("LITELLM_NUM_WORKERS=1\n")
+    private = PrivateMesh.create(tmp_path_factory.mktemp("private"), repo=REPO, prefix="hl-owui")
+    recorder = None
     try:
+        private.presync(_uv_projects(private.root))
+        private.presync([private.root / "layer-interface/open-webui"], extras=["open-webui"])
+        with private.netns.entered():  # the recorder's thread listens and connects inside
+            recorder = WireRecorder(f"http://127.0.0.1:{PORTS['litellm-orch']}").start()
+        (private.etc / "open-webui.env").write_text(f"OPENAI_API_BASE_URL=http://127.0.0.1:{recorder.port}/v1\n")
+        # One LiteLLM worker starts in half the time; the keys still come from .homelab/secrets.env.
+        (private.root / "layer-gateway/litellm-orch/config/env.local").write_text("LITELLM_NUM_WORKERS=1\n")
         only = [a for name in SERVICES for a in ("--only", name)]
-        up = private.homelab("up", *only, "--timeout", "900")
+        up = private.homelab("up", *only, "--timeout", "900", timeout=1800)
         assert up.returncode == 0, f"homelab up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
         assert re.search(r"open-webui\s+healthy", up.stdout), up.stdout[-3000:]
-        yield private, recorder, f"http://127.0.0.1:{private.ports['open-webui']}"
+        yield private, recorder, f"http://127.0.0.1:{PORTS['open-webui']}"
     finally:
         down = private.homelab("down")
-        recorder.stop()
+        if recorder is not None:
+            recorder.stop()
         print(f"\nprivate mesh down: exit {down.returncode}; Open WebUI log tail:\n{private.log('open-webui')[-1500:]}")
+        private.close()
+
+
+@pytest.fixture(autouse=True)
+def inside(request: pytest.FixtureRequest):
+    """Each test's own HTTP calls go to the private mesh: its thread is in the namespace."""
+    if "mesh" not in request.fixturenames:
+        yield
+        return
+    with request.getfixturevalue("mesh")[0].netns.entered():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +108,21 @@ def ui(mesh, tmp_path_factory: pytest.TempPathFactory):
 
     shots = tmp_path_factory.mktemp("screenshots")
     print(f"\nscreenshots: {shots}")
-    with sync_playwright() as playwright:
-        page = OpenWebUI(playwright, mesh[2], shots)
-        page.sign_up_first_admin(*ADMIN)
+    with mesh[0].netns.entered():  # Playwright's driver, and the Chromium it starts, live inside
+        playwright = sync_playwright().start()
+    try:
+        with mesh[0].netns.entered():
+            page = OpenWebUI(playwright, mesh[2], shots)
+            page.sign_up_first_admin(*ADMIN)
         yield page
         page.close()
+    finally:
+        playwright.stop()
 
 
 def gateway_models(private: PrivateMesh) -> list[str]:
     key = private.secrets()["LITELLM_MASTER_KEY"]
-    listed = httpx.get(f"http://127.0.0.1:{private.ports['litellm-orch']}/v1/models",
+    listed = httpx.get(f"http://127.0.0.1:{PORTS['litellm-orch']}/v1/models",
                        headers={"Authorization": f"Bearer {key}"}, timeout=60, trust_env=False)
     assert listed.status_code == 200, listed.text
     return sorted(m["id"] for m in listed.json()["data"])

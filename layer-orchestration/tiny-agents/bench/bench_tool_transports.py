@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import anyio
-import httpx
+
+from meshkit.testing import ServerProcess, free_port
 
 from tiny_agents.servers import ServerConfig
 from tiny_agents.toolbox import Toolbox
 
 REPO = Path(__file__).resolve().parents[3]
 TOOL = REPO / "layer-tools" / "mesh-status"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def measure(cfg: ServerConfig, calls: int) -> tuple[float, list[float]]:
@@ -53,27 +47,13 @@ def main() -> None:
     env = {**os.environ, "HOMELAB_MESH_VIEW": str(REPO / "mesh" / "view.json")}
     env.pop("VIRTUAL_ENV", None)
     port = free_port()
-    server = subprocess.Popen(["uv", "run", "--project", str(TOOL), "mesh-status", "--transport", "streamable-http",
-                               "--port", str(port)], env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("mesh-status did not start")
-            time.sleep(0.1)
+    cmd = ["uv", "run", "--project", str(TOOL), "mesh-status", "--transport", "streamable-http", "--port", str(port)]
+    with tempfile.TemporaryDirectory(prefix="bench-transports-") as tmp, \
+            ServerProcess.start("mesh-status", cmd, log=Path(tmp) / "mesh-status.log", port=port, env=env, timeout=60):
         http = ServerConfig("mesh-status", "http", url=f"http://127.0.0.1:{port}/mcp")
         stdio = ServerConfig("mesh-status", "stdio", command="uv",
                              args=("run", "--project", str(TOOL), "mesh-status", "--transport", "stdio"), cwd=REPO)
         results = {name: anyio.run(measure, cfg, args.calls) for name, cfg in (("http", http), ("stdio", stdio))}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     print(f"mesh-status list_models, {args.calls} sequential calls per transport (2-core machine, one run)")
     for name, (setup, times) in results.items():
         ms = sorted(t * 1000 for t in times)

@@ -1,14 +1,14 @@
 """End-to-end fixtures: the REAL gateway (LiteLLM, from tests/gateway's own environment) in
 front of a scripted backend, the real MCP tool servers (uv projects in layer-tools/), a fake mesh
 repo whose contracts describe exactly these processes, and a loopback page for web-fetch.
-Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports."""
+Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports. Shared helpers
+(free_port, ServerProcess, the recording OpenAI double) come from meshkit.testing."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import scripted_backend
 import uvicorn
@@ -27,6 +26,8 @@ import yaml
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
+
+from meshkit.testing import OpenAIDouble, ServerProcess, free_port
 
 HERE = Path(__file__).parent
 SERVICE_DIR = HERE.parent
@@ -42,37 +43,6 @@ PAGE = """<!DOCTYPE html><html><head><title>Mesh Field Notes</title></head><body
 </article><footer>Cookie banner. Newsletter.</footer></body></html>"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen | None, timeout: float, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s\n{tail}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after 15 s; always reaped."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=15)
-
-
 def serve_in_thread(app, port: int) -> uvicorn.Server:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -84,11 +54,15 @@ def serve_in_thread(app, port: int) -> uvicorn.Server:
 
 
 @pytest.fixture(scope="session")
-def backend_url() -> str:
-    port = free_port()
-    server = serve_in_thread(scripted_backend.APP, port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
+def backend() -> Iterator[OpenAIDouble]:
+    """The scripted backend (meshkit's recording OpenAI double playing scripted_backend.script)."""
+    with scripted_backend.make_backend() as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def backend_url(backend: OpenAIDouble) -> str:
+    return backend.base
 
 
 @pytest.fixture(scope="session")
@@ -120,19 +94,12 @@ def gateway_url(backend_url, tmp_path_factory) -> str:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True",
            "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"}
     env.pop("VIRTUAL_ENV", None)
-    log = work / "litellm.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config", str(cfg),
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # First run installs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
-        wait_http(f"{url}/health/liveliness", proc, 300, log)
-        yield f"{url}/v1"
-    finally:
-        stop(proc)
+    # First run installs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
+    with ServerProcess.start("litellm", ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm",
+                                         "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
+                             log=work / "litellm.log", port=port, health="/health/liveliness", env=env,
+                             cwd=work, timeout=300) as gateway:
+        yield f"{gateway.base}/v1"
 
 
 def tool_python(name: str) -> str:
@@ -229,29 +196,16 @@ def run_agent(mesh: Mesh, *args: str, env: dict[str, str] | None = None, input: 
                           capture_output=True, text=True, timeout=timeout)
 
 
-@dataclass(frozen=True)
-class Served:
-    base: str
-    proc: subprocess.Popen
-    log: Path  # the server's stderr (uvicorn's access log and any error)
-
-
 @contextmanager
-def serving(mesh: Mesh, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """`tiny-agents serve` on a free loopback port. Its stderr goes to a file (a pipe nobody
-    reads would fill up and block the server). Stopped and waited for however the block ends."""
+def serving(mesh: Mesh, *args: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """`tiny-agents serve` on a free loopback port. Its output goes to a file, `.log` (a pipe
+    nobody reads would fill up and block the server). Stopped and waited for however the block ends."""
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="tiny-agents-serve-")) / "stderr.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tiny_agents.cli", "serve", "--port", str(port), *args],
-                                env=env or agent_env(mesh), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err)
-    served = Served(f"http://127.0.0.1:{port}", proc, log)
-    try:
-        wait_http(f"{served.base}/health", proc, 120, log)
+    log = Path(tempfile.mkdtemp(prefix="tiny-agents-serve-")) / "serve.log"
+    with ServerProcess.start("tiny-agents serve",
+                             [sys.executable, "-m", "tiny_agents.cli", "serve", "--port", str(port), *args],
+                             log=log, port=port, env=env or agent_env(mesh), timeout=120) as served:
         yield served
-    finally:
-        stop(proc)
 
 
 @pytest.fixture

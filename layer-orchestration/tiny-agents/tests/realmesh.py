@@ -7,14 +7,14 @@ bench/bench_agent.py. Loopback only, free ports only."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
-from conftest import (GATEWAY_ENV, MASTER_KEY, REPO, Mesh, free_port, mcp_server, stop, tool_python,
-                      wait_http, write_view)
+from conftest import GATEWAY_ENV, MASTER_KEY, REPO, Mesh, mcp_server, tool_python, write_view
+
+from meshkit.testing import ServerProcess, free_port
 
 MODEL = "jerry-chat"
 OV_SERVER = REPO / "layer-inference" / "ov-server"
@@ -29,11 +29,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(stack: ExitStack, argv: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
-    stack.callback(stop, proc)
+def _start(stack: ExitStack, name: str, argv: list[str], port: int, cwd: Path) -> ServerProcess:
+    """Started, not yet waited for (ov-server and the gateway boot in parallel)."""
+    proc = ServerProcess.spawn(name, argv, log=cwd / f"{name}.log", port=port, env=_env(), cwd=cwd)
+    stack.callback(proc.stop)
     return proc
 
 
@@ -44,10 +43,9 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
         (work / "models.yaml").write_text(f"models:\n  {MODEL}:\n    builtin: {MODEL}\n")
         (work / "ov-server.env").write_text(f"OV_SERVER_MODEL_DIR={work / 'models'}\n"
                                             f"OV_SERVER_REGISTRY={work / 'models.yaml'}\n")
-        ov_log = work / "ov-server.log"
-        ov = _start(stack, ["uv", "run", "--frozen", "--project", str(OV_SERVER), "ov-server", "serve", "--host",
-                            "127.0.0.1", "--port", str(ov_port), "--env-file", str(work / "ov-server.env")],
-                    ov_log, work)
+        ov = _start(stack, "ov-server", ["uv", "run", "--frozen", "--project", str(OV_SERVER), "ov-server", "serve",
+                                         "--host", "127.0.0.1", "--port", str(ov_port), "--env-file",
+                                         str(work / "ov-server.env")], ov_port, work)
         (work / "litellm.yaml").write_text(yaml.safe_dump({
             "model_list": [{"model_name": MODEL, "litellm_params": {
                 "model": f"openai/{MODEL}", "api_base": f"http://127.0.0.1:{ov_port}/v1", "api_key": "none"}}],
@@ -55,12 +53,12 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
             "router_settings": {"num_retries": 0},
             "general_settings": {"master_key": MASTER_KEY},
         }))
-        gw_log = work / "litellm.log"
-        gw = _start(stack, ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config",
-                            str(work / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(gw_port)], gw_log, work)
+        gw = _start(stack, "litellm", ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config",
+                                       str(work / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(gw_port)],
+                    gw_port, work)
         # First runs sync the environments (minutes on a clean machine); jerry-chat loads in seconds.
-        wait_http(f"http://127.0.0.1:{ov_port}/health", ov, 600, ov_log)
-        wait_http(f"http://127.0.0.1:{gw_port}/health/liveliness", gw, 600, gw_log)
+        ov.wait_healthy("/health", 600)
+        gw.wait_healthy("/health/liveliness", 600)
 
         root = work / "repo"
         gateway_url = f"http://127.0.0.1:{gw_port}/v1"

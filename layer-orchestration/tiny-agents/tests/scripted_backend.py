@@ -1,25 +1,21 @@
-"""A scripted OpenAI-compatible backend (test double) that sits BEHIND the real gateway.
+"""The script of the backend that sits BEHIND the real gateway (meshkit's recording OpenAI
+double plays the server; this module decides what it answers).
 
 The built-in tiny model cannot choose tools, so this backend plays the model: the first user
 message names a scenario (`[scenario:NAME]`), and each request answers the next planned step:
-tool calls, then a final answer computed from the tool results it was sent back. Every request
-is logged so tests can assert what the gateway forwarded."""
+tool calls, then a final answer computed from the tool results it was sent back. The double
+records every request so tests can assert what the gateway forwarded."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from meshkit.testing import Call, OpenAIDouble, Reply
 
 BACKEND_KEY = "scripted-backend-key"
-LOG: list[dict[str, Any]] = []
+MODEL = "jerry-scripted"
 
 
 def _tool_messages(messages: list[dict[str, Any]]) -> list[str]:
@@ -87,66 +83,19 @@ def plan(scenario: str, question: str, step: int) -> dict[str, Any]:
     return steps[min(step, len(steps) - 1)]
 
 
-def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None) -> str:
-    body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    return f"data: {json.dumps(body)}\n\n"
-
-
-async def completions(request: Request) -> Response:
-    if request.headers.get("authorization") != f"Bearer {BACKEND_KEY}":
-        return JSONResponse({"error": {"message": "bad key", "type": "auth", "param": None, "code": "401"}}, 401)
-    body = await request.json()
-    LOG.append(body)
-    messages = body.get("messages", [])
+def script(call: Call) -> Reply:
+    """The next planned step of the scenario the latest question names."""
+    messages = call.messages
     question = _question(messages)
     scenario = (re.search(r"\[scenario:([a-z-]+)\]", question) or [None, "plain"])[1]
     step = sum(1 for m in _current_turn(messages) if m.get("role") == "assistant")
     action = plan(scenario, question, step)
-    model, cid = body.get("model", "jerry-scripted"), f"chatcmpl-{uuid.uuid4().hex[:12]}"
-    calls = [{"id": f"call_{uuid.uuid4().hex[:8]}", "type": "function",
-              "function": {"name": n, "arguments": json.dumps(a)}} for n, a in action.get("calls", [])]
-    answer = action["answer"](messages) if "answer" in action else None
-
-    if not body.get("stream"):
-        message: dict[str, Any] = {"role": "assistant", "content": answer}
-        if calls:
-            message["tool_calls"] = calls
-        return JSONResponse({"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "tool_calls" if calls else "stop"}],
-                             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
-
-    def events():
-        yield _chunk(cid, model, {"role": "assistant", "content": ""})
-        if answer is not None:
-            for i in range(0, len(answer), 7):  # several deltas: the client must stitch them
-                yield _chunk(cid, model, {"content": answer[i:i + 7]})
-        for index, call in enumerate(calls):
-            args = call["function"]["arguments"]
-            half = len(args) // 2
-            yield _chunk(cid, model, {"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                                      "function": {"name": call["function"]["name"], "arguments": args[:half]}}]})
-            yield _chunk(cid, model, {"tool_calls": [{"index": index, "function": {"arguments": args[half:]}}]})
-        yield _chunk(cid, model, {}, "tool_calls" if calls else "stop")
-        yield "data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream")
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    if "answer" in action:
+        return Reply(action["answer"](messages), usage=usage)
+    return Reply(None, tool_calls=list(action["calls"]), usage=usage)
 
 
-async def models(_: Request) -> Response:
-    return JSONResponse({"object": "list", "data": [{"id": "jerry-scripted", "object": "model", "owned_by": "tests"}]})
-
-
-async def health(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def log(_: Request) -> Response:
-    return JSONResponse(LOG)
-
-
-APP = Starlette(routes=[
-    Route("/v1/chat/completions", completions, methods=["POST"]),
-    Route("/v1/models", models), Route("/health", health), Route("/_log", log),
-])
+def make_backend() -> OpenAIDouble:
+    """The double (not started), answering with `script` and only to BACKEND_KEY."""
+    return OpenAIDouble(script, api_key=BACKEND_KEY, models=(MODEL,))

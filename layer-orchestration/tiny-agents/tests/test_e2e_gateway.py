@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MASTER_KEY, REPO, SERVE_KEY, agent_env, free_port, run_agent, serving, wait_http
-from scripted_backend import LOG
+from conftest import MASTER_KEY, REPO, SERVE_KEY, agent_env, run_agent, serving
+
+from meshkit.testing import OpenAIDouble, ServerProcess, free_port
 
 QUESTION = "[scenario:mesh] is jerry-tiny up, and where does it run?"
 SERVE_AUTH = {"Authorization": f"Bearer {SERVE_KEY}"}
@@ -28,8 +29,8 @@ def expected_mesh_answer(mesh) -> str:
     return f"jerry-tiny is up: it is served by ov-server on host local at 127.0.0.1:{port}."
 
 
-def test_multi_step_tool_loop_through_the_gateway(mesh):
-    before = len(LOG)
+def test_multi_step_tool_loop_through_the_gateway(mesh, backend: OpenAIDouble):
+    before = len(backend.calls)
     out = result_of(run_agent(mesh, "run", "--json", QUESTION))
     assert [c["name"] for c in out["tool_calls"]] == ["list_models", "service_health"]
     assert out["tool_calls"][1]["arguments"] == {"service": "jerry-tiny"}
@@ -38,7 +39,7 @@ def test_multi_step_tool_loop_through_the_gateway(mesh):
     assert (out["steps"], out["stopped"]) == (3, "answer")
     # What the backend saw came through the gateway: 3 model calls, the tools offered, the
     # tool results sent back in the conversation.
-    seen = LOG[before:]
+    seen = [c.body for c in backend.calls[before:]]
     assert len(seen) == 3 and all(r["model"] == "jerry-scripted" for r in seen)
     offered = {t["function"]["name"] for t in seen[0]["tools"]}
     assert offered == {"fetch", "list_models", "service_health", "topology"}
@@ -98,12 +99,12 @@ def test_step_limit_stops_a_model_that_never_answers(mesh):
     ("http://127.0.0.1:9/v1", "it is not the gateway"),
     ("https://api.openai.com/v1", "it is not the gateway"),
 ])
-def test_refuses_a_base_url_that_is_not_the_gateway(mesh, base, message):
-    before = len(LOG)
+def test_refuses_a_base_url_that_is_not_the_gateway(mesh, backend: OpenAIDouble, base, message):
+    before = len(backend.calls)
     base = f"{mesh.backend_url}/v1" if base == "backend" else base
     proc = run_agent(mesh, "run", "--no-tools", "[scenario:plain] hi", env=agent_env(mesh, TINYAGENTS_API_BASE=base))
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
-    assert len(LOG) == before  # nothing was sent anywhere
+    assert len(backend.calls) == before  # nothing was sent anywhere
 
 
 def test_gateway_override_cannot_point_at_a_backend(mesh):
@@ -137,27 +138,22 @@ def test_http_transport_to_a_running_tool_server(mesh, tmp_path):
     port = free_port()
     env = {**os.environ, "HOMELAB_MESH_VIEW": str(mesh.view)}
     env.pop("VIRTUAL_ENV", None)
-    server = subprocess.Popen(["uv", "run", "--frozen", "--project", str(_tools_dir() / "mesh-status"), "mesh-status",
-                               "--transport", "streamable-http", "--port", str(port)],
-                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", server, 120)
+    cmd = ["uv", "run", "--frozen", "--project", str(_tools_dir() / "mesh-status"), "mesh-status",
+           "--transport", "streamable-http", "--port", str(port)]
+    with ServerProcess.start("mesh-status", cmd, log=tmp_path / "mesh-status.log", port=port, env=env, timeout=120):
         registry = tmp_path / "layer-tools" / "registry.yaml"
         registry.parent.mkdir()
         registry.write_text(json.dumps({"servers": {"mesh-status": {"url": f"http://127.0.0.1:{port}/mcp"}}}))
         out = result_of(run_agent(mesh, "run", "--json", "--transport", "http", "--registry", str(registry), QUESTION))
         assert [c["name"] for c in out["tool_calls"]] == ["list_models", "service_health"]
         assert out["answer"] == expected_mesh_answer(mesh)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _tools_dir() -> Path:
     return REPO / "layer-tools"
 
 
-def test_hugging_face_agent_json(mesh, tmp_path):
+def test_hugging_face_agent_json(mesh, backend: OpenAIDouble, tmp_path):
     folder = tmp_path / "my-agent"
     folder.mkdir()
     (folder / "agent.json").write_text(json.dumps({
@@ -172,11 +168,11 @@ def test_hugging_face_agent_json(mesh, tmp_path):
         "allowed_tools": ["list_models", "service_health"],
     }))
     (folder / "PROMPT.md").write_text("You answer questions about the mesh.")
-    before = len(LOG)
+    before = len(backend.calls)
     env = agent_env(mesh, GATEWAY_KEY=MASTER_KEY, TINYAGENTS_MODEL="not-used", TINYAGENTS_API_KEY="")
     out = result_of(run_agent(mesh, "run", "--json", "--agent", str(folder), QUESTION, env=env))
     assert out["answer"] == expected_mesh_answer(mesh)
-    first = LOG[before]
+    first = backend.calls[before].body
     assert {t["function"]["name"] for t in first["tools"]} == {"list_models", "service_health"}
     assert first["messages"][0] == {"role": "system", "content": "You answer questions about the mesh."}
 
@@ -231,18 +227,18 @@ HOSTILE = [
 ]
 
 
-def test_http_mode_refuses_hostile_requests_and_keeps_serving(mesh):
+def test_http_mode_refuses_hostile_requests_and_keeps_serving(mesh, backend: OpenAIDouble):
     """Each refusal: OpenAI-shaped error with the right status, nothing reached the gateway, and
     the next normal request is still answered by the same process."""
     with serving(mesh, "--servers", "mesh-status") as served:
-        base, proc = served.base, served.proc
+        base, proc = served.base, served.popen
         for what, kwargs, status, param in HOSTILE:
-            before = len(LOG)
+            before = len(backend.calls)
             r = httpx.post(f"{base}/run", timeout=60, **kwargs)
             assert r.status_code == status, (what, r.status_code, r.text[:300])
             err = r.json()["error"]
             assert set(err) == {"message", "type", "param", "code"} and err["param"] == param, (what, err)
-            assert len(LOG) == before, f"{what}: the agent called the model"
+            assert len(backend.calls) == before, f"{what}: the agent called the model"
             ok = httpx.post(f"{base}/run", json={"question": "[scenario:plain] hi"}, headers=SERVE_AUTH, timeout=120)
             assert ok.status_code == 200 and ok.json()["answer"] == "Hello from the scripted backend.", (what, ok.text)
             assert proc.poll() is None

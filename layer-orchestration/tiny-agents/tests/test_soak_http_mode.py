@@ -50,7 +50,7 @@ async def runs(base: str, count: int) -> None:
 @pytest.mark.timeout(600)
 def test_http_mode_rss_stays_flat_over_many_runs(mesh):
     with serving(mesh, "--servers", "mesh-status") as served:
-        pid = served.proc.pid
+        pid = served.popen.pid
         started = time.monotonic()
         anyio.run(runs, served.base, WARMUP_RUNS)
         samples = [rss(pid)]
@@ -63,5 +63,5 @@ def test_http_mode_rss_stays_flat_over_many_runs(mesh):
         growth = max(samples) - samples[0]
         figures = [f"{s / MIB:.1f}" for s in samples]
         assert growth <= TOLERANCE, f"RSS grew {growth / MIB:.1f} MiB over {MEASURED_RUNS} runs: {figures} MiB"
-        assert served.proc.poll() is None
+        assert served.popen.poll() is None
     assert "Traceback" not in served.log.read_text()

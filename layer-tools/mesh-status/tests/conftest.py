@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,18 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from meshkit.testing import ServerProcess, free_port
 
 
 async def ok(_):
@@ -142,31 +136,20 @@ def env_for(view: Path) -> dict[str, str]:
 
 @contextmanager
 def running_server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The real server process over streamable HTTP on a free port: (base URL, process)."""
+    """The real server process over streamable HTTP on a free port: (base URL, process). Its
+    output goes to a file (the server logs every request, and a pipe nobody reads fills up and
+    blocks it: seen, a hostile test hung on a 1 MB error message)."""
     port = free_port()
-    # stderr to a file: the server logs every request, and a pipe nobody reads fills up and
-    # blocks it (seen: a hostile test hung on a 1 MB error message).
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise AssertionError(f"mesh-status did not start: {log.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-        yield base, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    with tempfile.TemporaryDirectory(prefix="mesh-status-") as tmp:
+        server = ServerProcess.start("mesh-status", CMD + ["--transport", "streamable-http", "--port", str(port)],
+                                     log=Path(tmp) / "server.log", port=port, env=env, timeout=30)
+        try:
+            yield server.base, server.popen
+        finally:
+            # TERM to the server alone, not its process group: tests check that what it started
+            # goes with it.
+            server.popen.terminate()
+            server.popen.wait(timeout=10)
 
 
 @pytest.fixture

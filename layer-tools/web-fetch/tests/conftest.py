@@ -6,16 +6,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpcore
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -23,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from meshkit.testing import ServerProcess, free_port
 from web_fetch.config import Settings
 from web_fetch.extractpool import ExtractorPool
 from web_fetch.fetcher import make_client
@@ -31,12 +28,6 @@ from web_fetch.guard import AllowList
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTICLE = (FIXTURES / "article.html").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def article(_: Request) -> Response:
@@ -257,31 +248,16 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def http_server(site):
+def http_server(site, tmp_path_factory):
+    """The real server over streamable HTTP; its output goes to a file (it logs every request,
+    and a pipe nobody reads fills up and blocks it)."""
     port = free_port()
-    # stderr to a file: the server logs every request, and a pipe nobody reads fills up and blocks it.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port)],
-                            env=server_env(WEB_FETCH_ALLOW="127.0.0.1"),
-                            stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            raise RuntimeError(f"web-fetch did not start: {log.read().decode(errors='replace')[-2000:]}")
-        time.sleep(0.1)
+    server = ServerProcess.start(
+        "web-fetch", CMD + ["--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port)],
+        log=tmp_path_factory.mktemp("web-fetch") / "server.log", port=port,
+        env=server_env(WEB_FETCH_ALLOW="127.0.0.1"), timeout=30)
     try:
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-
-
+        server.popen.terminate()  # the server alone: its workers must go with it
+        server.popen.wait(timeout=10)

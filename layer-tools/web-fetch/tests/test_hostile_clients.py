@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-from conftest import CMD, alive, free_port, marked_pids, server_env, wait_gone
+from conftest import CMD, alive, marked_pids, server_env, wait_gone
 from mcp import Client, StdioServerParameters
 from test_mcp1_client import client_v1
+
+from meshkit.testing import ServerProcess, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -34,21 +38,11 @@ class Server:
 
 def start(mark: str, **env: str) -> Server:
     port = free_port()
-    proc = subprocess.Popen(CMD + ["--transport", "streamable-http", "--port", str(port)],
-                            env=server_env(WEB_FETCH_ALLOW="127.0.0.1", WEB_FETCH_TEST_MARK=mark, **env),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return Server(base, proc, mark)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("web-fetch did not start")
-        time.sleep(0.1)
+    log = Path(tempfile.mkdtemp(prefix="web-fetch-hostile-")) / "server.log"
+    server = ServerProcess.start("web-fetch", CMD + ["--transport", "streamable-http", "--port", str(port)],
+                                 log=log, port=port, timeout=60,
+                                 env=server_env(WEB_FETCH_ALLOW="127.0.0.1", WEB_FETCH_TEST_MARK=mark, **env))
+    return Server(server.base, server.popen, mark)
 
 
 def stop_and_check_nothing_left(server: Server) -> None:

@@ -7,8 +7,9 @@ Prints, from one run:
      Sweep time vs the slowest single probe (ideal ratio 1.0) and vs the sum of all probes.
   2. Real-mesh sweep over the contracts of this checkout (whatever is running; refused
      connections count as fast probes), ratio to the slowest single probe.
-  3. `homelab up --no-prepare` on a private copy of the checkout on free ports (environments
-     built first, not timed), time to all healthy; the real-mesh sweep; then ov-server and the
+  3. `homelab up --no-prepare` in a private mesh (meshkit.testing.PrivateMesh: a clone of the
+     checkout in its own network namespace, on the contract ports; needs root), environments
+     built first, not timed: time to all healthy; the real-mesh sweep; then ov-server and the
      gateway killed in turn, time until each is healthy again; then `homelab down`.
 """
 
@@ -20,8 +21,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from homelab.load.repo import load_repo
 from homelab.runtime.probe import Target, probe_all, targets
-from homelab.runtime.sandbox import copy_mesh
+from meshkit.testing import PrivateMesh, netns_unavailable
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -98,54 +97,61 @@ def show(title: str, fig: dict[str, float]) -> None:
           f"to sum {fig['ratio_to_sum']:.3f}")
 
 
-def homelab(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from homelab.cli import main; main()",
-                           "--repo", str(repo), *args], capture_output=True, text=True)
-
-
-def recovery(repo: Path, name: str, items: list[Target]) -> float:
+def recovery(mesh: PrivateMesh, name: str, items: list[Target]) -> float:
     """Crash a service and time until its health probe passes again."""
-    status = json.loads(homelab(repo, "status", "--json").stdout)
+    status = json.loads(mesh.homelab("status", "--json").stdout)
     pid = next(s["pid"] for s in status["services"] if s["service"] == name)
     target = next(t for t in items if t.service == name)
     os.killpg(pid, signal.SIGKILL)
     start = time.monotonic()
     time.sleep(0.05)
-    while not probe_all([target])[0].ok:
-        if time.monotonic() - start > 600:
-            return float("nan")
-        time.sleep(0.1)
+    with mesh.netns.entered():
+        while not probe_all([target])[0].ok:
+            if time.monotonic() - start > 600:
+                return float("nan")
+            time.sleep(0.1)
     return time.monotonic() - start
 
 
 def bench_up(services: list[str] | None) -> None:
-    with tempfile.TemporaryDirectory(prefix="hl-bench-") as tmp:
-        repo = Path(tmp) / "r"
-        copy_mesh(ROOT, repo)
+    why_not = netns_unavailable()
+    if why_not:
+        print(f"up benchmark skipped: {why_not}")
+        return
+    with tempfile.TemporaryDirectory(prefix="hl-bench-") as tmp, \
+            PrivateMesh.create(Path(tmp), repo=ROOT, prefix="hl-bench") as mesh:
         only = [a for name in (services or []) for a in ("--only", name)]
         start = time.monotonic()
-        prep = homelab(repo, "up", *only)  # builds the copy's environments, starts everything
-        print(f"up (fresh copy, environments created from the uv cache): exit {prep.returncode} "
+        # Outside the namespace (the package index is there): the clone's environments from
+        # the uv cache; then `up` inside starts everything.
+        mesh.presync(sorted({(mesh.root / s.rel_dir / s.spec.run.uv_project).resolve()
+                             for s in load_repo(mesh.root).services.values()
+                             if s.spec.run.uv_project is not None
+                             and (not services or s.name in services)}))
+        prep = mesh.homelab("up", *only)
+        print(f"up (fresh clone, environments created from the uv cache): exit {prep.returncode} "
               f"in {time.monotonic() - start:.1f} s")
         if prep.returncode != 0:
             print(prep.stdout[-2000:], prep.stderr[-2000:])
-        homelab(repo, "down")
+        mesh.homelab("down")
         start = time.monotonic()
-        timed = homelab(repo, "up", "--no-prepare", *only)
+        timed = mesh.homelab("up", "--no-prepare", *only)
         elapsed = time.monotonic() - start
         print(f"up --no-prepare to all healthy: exit {timed.returncode} in {elapsed:.1f} s")
         print("".join(f"    {line}\n" for line in timed.stdout.splitlines() if "healthy" in line),
               end="")
         if timed.returncode == 0:
-            real = targets(load_repo(repo), local_host="local")
-            show("real-mesh sweep (private copy, all up)", sweep_figures(real))
+            real = targets(load_repo(mesh.root), local_host="local")
+            with mesh.netns.entered():  # the probes' sockets inside the mesh's namespace
+                figures = sweep_figures(real)
+            show("real-mesh sweep (private mesh, all up)", figures)
             for name in ("ov-server", "litellm-orch"):
                 if any(t.service == name for t in real):
                     print(f"{name} killed (SIGKILL to its process group): healthy again after "
-                          f"{recovery(repo, name, real):.1f} s (supervisord restart)")
+                          f"{recovery(mesh, name, real):.1f} s (supervisord restart)")
         else:
             print(timed.stdout[-2000:], timed.stderr[-2000:])
-        down = homelab(repo, "down")
+        down = mesh.homelab("down")
         print(f"down: exit {down.returncode}")
 
 

@@ -6,7 +6,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ from homelab.errors import InputError
 from homelab.load.repo import load_repo
 from homelab.render import plan
 from homelab.render.writer import write_all
+from meshkit.testing import free_port
 
 ROUTER = "layer-gateway/gw/config/router.yaml"
 
@@ -174,16 +174,10 @@ def _serve(status: int) -> tuple[http.server.HTTPServer, int]:
     return srv, srv.server_address[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not shutil.which("curl"), reason="curl not installed")
 def test_generated_healthcheck_probes_for_real(mesh: Path) -> None:
     up, up_port = _serve(200)
-    down_port = _free_port()
+    down_port = free_port()
     script = mesh / "platform/ops/scripts/healthcheck.sh"
     text = script.read_text()
     start, end = text.index("PROBES=("), text.index(")\n", text.index("PROBES=("))

@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 
 from homelab.load.repo import load_repo
-
-from .privatemesh import PrivateMesh, bash_blocks, netns_unavailable, processes_with_env
+from meshkit.testing import PrivateMesh, bash_blocks, netns_unavailable, processes_with_env
 
 REPO = Path(__file__).resolve().parents[4]
 _WHY_NOT = netns_unavailable()

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from netns_mesh import CLI, Netns, unavailable
+
+from meshkit.testing import Netns, netns_unavailable
+from meshkit.testing.netns import HOMELAB_CLI as CLI
 
 REAL_REPO = Path(__file__).resolve().parents[4]
 CLIENTS = Path(__file__).with_name("clients")
@@ -37,7 +39,7 @@ RUN = ["litellm-orch", "alpha", "beta", "thinker", "clock", "asker", "web-fetch"
 def _why_not() -> str | None:
     if shutil.which("uv") is None:
         return "uv is not installed"
-    return unavailable()
+    return netns_unavailable()
 
 
 pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))

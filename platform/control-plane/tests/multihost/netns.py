@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshkit.testing import netns_unavailable
+
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=check)
@@ -19,17 +21,9 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def unavailable() -> str | None:
     """Why namespaces cannot be used here, or None when they can."""
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces (ip netns add)"
-    for tool in ("ip", "curl"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is missing (Debian packages iproute2, curl)"
-    probe = f"hl-probe-{secrets.token_hex(3)}"
-    made = _ip("netns", "add", probe, check=False)
-    if made.returncode != 0:
-        return f"`ip netns add` does not work here: {made.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
-    return None
+    if shutil.which("curl") is None:
+        return "`curl` is missing (Debian package curl)"
+    return netns_unavailable()
 
 
 @dataclass

@@ -4,7 +4,6 @@ never the contract ports of the real checkout (a developer's mesh may be running
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,18 +13,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from homelab.cli import cli
+from meshkit.testing import free_port
+
 from homelab.commands.run_cmd import COMMANDS
 
 FAKE = Path(__file__).with_name("fake_service.py")
 
 for _command in COMMANDS:
     cli.add_command(_command)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 MESH_YAML = """\

@@ -1,9 +1,11 @@
-"""Faults on the real services (ov-server + LiteLLM gateway) in a private copy of the checkout on
-free ports: a backend killed mid-stream, a gateway killed, a port taken by a foreign process.
+"""Faults on the real services (ov-server + LiteLLM gateway) in a private mesh: a fresh clone of
+this checkout in its own network namespace, on the contract ports (meshkit.testing.PrivateMesh):
+a backend killed mid-stream, a gateway killed, a port taken by a foreign process.
 
-The copy adds a second backend, `ov-spare` (the same ov-server project on another port, serving
+The clone adds a second backend, `ov-spare` (the same ov-server project on another port, serving
 jerry-spare), and makes it jerry-tiny's fallback, so "the fallback keeps answering" is observable.
-Skipped, with the reason, when the service folders are not runnable (no uv, no uv.lock, ...).
+Skipped, with the reason, when the service folders are not runnable (no uv, no uv.lock, ...) or
+no network namespace can be made (needs root).
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from homelab.runtime.sandbox import copy_mesh, free_port
-
-from .conftest import FakeMesh
-from .test_lifecycle import wait_for
+from homelab.load.repo import load_repo
+from meshkit.testing import PrivateMesh, free_port, netns_unavailable, wait_until
 
 REAL_REPO = Path(__file__).resolve().parents[4]
 NEEDED = {
@@ -42,12 +42,15 @@ def _not_runnable() -> str | None:
         missing = [f for f in files if not (REAL_REPO / folder / f).exists()]
         if missing:
             return f"{folder} is not runnable yet (missing {', '.join(missing)})"
-    return None
+    return netns_unavailable()
 
 
 # Per test: `up` of three real services may take minutes on a loaded machine.
 pytestmark = [pytest.mark.skipif(_not_runnable() is not None, reason=str(_not_runnable())),
               pytest.mark.timeout(1200)]
+
+# Where the services inside the namespace find their machine-wide env files (mesh.etc).
+ETC = "/etc/homelab-llm"
 
 SPARE_SPEC = """\
 ---
@@ -83,18 +86,52 @@ models:
 
 
 @dataclass
-class RealMesh(FakeMesh):
+class Result:
+    """What a CLI run inside the namespace gave (the shape of click's test Result)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class RealMesh:
+    mesh: PrivateMesh
+    ports: dict[str, int]
     key: str = ""
+
+    @property
+    def root(self) -> Path:
+        return self.mesh.root
 
     @property
     def gateway(self) -> str:
         return f"http://127.0.0.1:{self.ports['litellm-orch']}"
 
+    def run(self, *args: str) -> Result:
+        done = self.mesh.homelab(*args, timeout=900)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def status(self) -> dict:
+        result = self.run("status", "--json")
+        return {s["service"]: s for s in json.loads(result.stdout)["services"]}
+
     def chat(self, model: str, **extra: object) -> httpx.Response:
-        return httpx.post(f"{self.gateway}/v1/chat/completions", trust_env=False, timeout=60,
-                          headers={"Authorization": f"Bearer {self.key}"},
-                          json={"model": model, "max_tokens": 8,
-                                "messages": [{"role": "user", "content": "hi"}], **extra})
+        with self.mesh.netns.entered():
+            return httpx.post(f"{self.gateway}/v1/chat/completions", trust_env=False, timeout=60,
+                              headers={"Authorization": f"Bearer {self.key}"},
+                              json={"model": model, "max_tokens": 8,
+                                    "messages": [{"role": "user", "content": "hi"}], **extra})
+
+    def healthy(self) -> bool:
+        """`health` passes for the services this module runs (the clone has the whole mesh; the
+        others are not started, so the command's own exit code speaks of them too)."""
+        rows = json.loads(self.run("health", "--json").stdout)
+        return all(r["ok"] for r in rows if r["service"] in RUNS)
 
     def kill_group(self, service: str, pid: int | None = None) -> int:
         """Crash a service: SIGKILL its whole process group (uv run + the server)."""
@@ -103,21 +140,20 @@ class RealMesh(FakeMesh):
         return pid
 
 
-def _add_spare(root: Path, ports: dict[str, int]) -> None:
-    etc = root / ".homelab-etc"
-    etc.mkdir(exist_ok=True)
-    (etc / "registry.yaml").write_text(REGISTRY)
-    (etc / "ov-server.env").write_text(f"OV_SERVER_REGISTRY={etc / 'registry.yaml'}\n")
-    ports["ov-spare"] = free_port()
-    spare = root / "layer-inference/ov-spare"
+def _add_spare(mesh: PrivateMesh, ports: dict[str, int]) -> None:
+    (mesh.etc / "fault-registry.yaml").write_text(REGISTRY)
+    (mesh.etc / "ov-server.env").write_text(f"OV_SERVER_REGISTRY={ETC}/fault-registry.yaml\n")
+    with mesh.netns.entered():  # any port is free inside; this one is in no contract
+        ports["ov-spare"] = free_port()
+    spare = mesh.root / "layer-inference/ov-spare"
     spare.mkdir()
-    (spare / "SERVICE_SPEC.md").write_text(SPARE_SPEC.format(port=ports["ov-spare"], etc=etc))
-    with (root / "mesh/ports.yaml").open("a") as fh:
+    (spare / "SERVICE_SPEC.md").write_text(SPARE_SPEC.format(port=ports["ov-spare"], etc=ETC))
+    with (mesh.root / "mesh/ports.yaml").open("a") as fh:
         fh.write(f"  - {{host: local, port: {ports['ov-spare']}, service: ov-spare, "
                  "since: 2026-11-27}\n")
     # The gateway's router: jerry-spare served by ov-spare, and jerry-tiny falls back to it.
     # (In the real mesh `homelab render` writes these from the contracts' models/fallbacks.)
-    router = root / "layer-gateway/litellm-orch/config/router.yaml"
+    router = mesh.root / "layer-gateway/litellm-orch/config/router.yaml"
     yaml = YAML()
     config = yaml.load(router.read_text())
     config["model_list"].append({"model_name": "jerry-spare", "litellm_params": {
@@ -130,32 +166,44 @@ def _add_spare(root: Path, ports: dict[str, int]) -> None:
 
 @pytest.fixture(scope="module")
 def real_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMesh]:
-    root = tmp_path_factory.mktemp("real") / "repo"
-    ports = copy_mesh(REAL_REPO, root, services=["ov-server", "litellm-orch"])
-    _add_spare(root, ports)
-    # One LiteLLM worker starts in about half the time of two. `up` leaves an existing env.local
-    # alone; the keys still reach the gateway through supervisord's environment.
-    (root / "layer-gateway/litellm-orch/config/env.local").write_text("LITELLM_NUM_WORKERS=1\n")
-    mesh = RealMesh(root, ports)
-    yield mesh
-    mesh.run("down")
+    mesh = PrivateMesh.create(tmp_path_factory.mktemp("faults"), repo=REAL_REPO, prefix="hl-faults")
+    try:
+        repo = load_repo(mesh.root)
+        ports = {name: repo.services[name].spec.port for name in ("ov-server", "litellm-orch")}
+        mesh.presync([mesh.root / "layer-inference/ov-server", mesh.root / "layer-gateway/litellm-orch"])
+        _add_spare(mesh, ports)
+        # One LiteLLM worker starts in about half the time of two. `up` leaves an existing
+        # env.local alone; the keys still reach the gateway through supervisord's environment.
+        (mesh.root / "layer-gateway/litellm-orch/config/env.local").write_text("LITELLM_NUM_WORKERS=1\n")
+        real = RealMesh(mesh, ports)
+        yield real
+        real.run("down")
+    finally:
+        mesh.close()
 
 
 # Generous: on a loaded 2-core machine LiteLLM has been seen to need minutes to start.
-ONLY = ("--only", "ov-server", "--only", "ov-spare", "--only", "litellm-orch", "--timeout", "600")
+RUNS = ("ov-server", "ov-spare", "litellm-orch")
+ONLY = (*(a for name in RUNS for a in ("--only", name)), "--timeout", "600")
+
+
+def _listening(real_mesh: RealMesh, port: int) -> bool:
+    with real_mesh.mesh.netns.entered(), socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_foreign_port_names_service_and_starts_nothing(real_mesh: RealMesh) -> None:
     port = real_mesh.ports["litellm-orch"]
-    with socket.create_server(("127.0.0.1", port)):
+    with real_mesh.mesh.netns.entered():
+        foreign = socket.create_server(("127.0.0.1", port))
+    with foreign:
         result = real_mesh.run("up", *ONLY)
     assert result.exit_code == 1
     expected = f"error: port {port} (litellm-orch) is already in use by another process"
     assert expected in result.stderr
     assert not (real_mesh.root / ".homelab/run/supervisor.sock").exists()
     for name in ("ov-server", "ov-spare"):
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", real_mesh.ports[name])) != 0
+        assert not _listening(real_mesh, real_mesh.ports[name])
 
 
 def test_up_real_mesh(real_mesh: RealMesh) -> None:
@@ -185,7 +233,7 @@ def test_backend_killed_mid_stream(real_mesh: RealMesh) -> None:
     events: list[str] = []
     error: Exception | None = None
     killed_at = 0.0
-    with httpx.Client(trust_env=False, timeout=30) as client:
+    with real_mesh.mesh.netns.entered(), httpx.Client(trust_env=False, timeout=30) as client:
         with client.stream("POST", f"{real_mesh.gateway}/v1/chat/completions", json=body,
                            headers={"Authorization": f"Bearer {real_mesh.key}"}) as response:
             assert response.status_code == 200
@@ -211,8 +259,8 @@ def test_backend_killed_mid_stream(real_mesh: RealMesh) -> None:
     assert int(fallback.headers.get("x-litellm-attempted-fallbacks", "0")) >= 1
 
     # supervisord restarts the backend; the mesh is healthy again.
-    wait_for(lambda: real_mesh.run("health", "--json").exit_code == 0
-             and real_mesh.status()["ov-server"]["healthy"], "ov-server to be healthy", 600)
+    wait_until(lambda: real_mesh.healthy() and real_mesh.status()["ov-server"]["healthy"],
+               "ov-server to be healthy", 600)
     recovered = time.monotonic() - killed_at
     print(f"\nov-server killed mid-stream: healthy again after {recovered:.1f} s")
     assert real_mesh.chat("jerry-tiny").status_code == 200
@@ -230,9 +278,8 @@ def test_gateway_killed_is_restarted_and_clients_recover(real_mesh: RealMesh) ->
         except httpx.HTTPError:
             return False
 
-    wait_for(answered, "the gateway to answer again", 600)
+    wait_until(answered, "the gateway to answer again", 600)
     recovered = time.monotonic() - killed_at
     print(f"\nlitellm-orch killed: answering again after {recovered:.1f} s")
     assert real_mesh.status()["litellm-orch"]["pid"] not in (None, old)
-    health = json.loads(real_mesh.run("health", "--json").stdout)
-    assert all(r["ok"] for r in health if r["service"] in ("ov-server", "ov-spare", "litellm-orch"))
+    assert real_mesh.healthy()

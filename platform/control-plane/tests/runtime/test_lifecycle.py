@@ -13,19 +13,9 @@ from pathlib import Path
 from homelab.runtime import procfs
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.supervisor import Supervisor, _alive
+from meshkit.testing import wait_until
 
 from .conftest import FakeMesh, write_mesh
-
-
-def wait_for(predicate, what: str, limit_s: float = 60.0):  # noqa: ANN001, ANN201
-    """Poll until true; the limit only stops a hung test, it is not a timing assertion."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def test_up_is_idempotent_restarts_crashes_and_down_leaves_nothing(fake_mesh: FakeMesh) -> None:
@@ -53,7 +43,7 @@ def test_up_is_idempotent_restarts_crashes_and_down_leaves_nothing(fake_mesh: Fa
     # A crash: supervisord restarts the backend and it is healthy again.
     old_pid = after["fake-backend"]["pid"]
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: (s := fake_mesh.status()["fake-backend"])["pid"] not in (None, old_pid)
+    wait_until(lambda: (s := fake_mesh.status()["fake-backend"])["pid"] not in (None, old_pid)
              and s["healthy"], "the backend to be restarted")
 
     health = fake_mesh.run("health", "--json")
@@ -162,7 +152,7 @@ def test_down_cleans_up_after_a_dead_supervisord(fake_mesh: FakeMesh) -> None:
     pids = {s["pid"] for s in fake_mesh.status().values() if s["pid"]}
     sup_pid = Supervisor(RuntimePaths(fake_mesh.root)).pid()
     os.kill(sup_pid, signal.SIGKILL)  # the services are orphaned, still holding their ports
-    wait_for(lambda: not _alive(sup_pid), "supervisord to die")
+    wait_until(lambda: not _alive(sup_pid), "supervisord to die")
     result = fake_mesh.run("down")
     assert result.exit_code == 0 and "leftover process(es)" in result.stdout
     assert not any(_alive(pid) for pid in pids)

@@ -13,7 +13,7 @@ import pytest
 from homelab.runtime import death
 
 from .conftest import FakeMesh, write_mesh
-from .test_lifecycle import wait_for
+from meshkit.testing import wait_until
 
 BACKEND = "layer-inference/fake-backend/SERVICE_SPEC.md"
 
@@ -57,7 +57,7 @@ def test_a_native_crash_is_named_in_up_status_and_logs(tmp_path: Path) -> None:
         assert "hint: an arithmetic fault in native code" in result.stderr
         assert "fake service: loading the model" in result.stderr  # the log tail
         # Once supervisord gives up (6 failed starts, about 20 s): FATAL, and still the cause.
-        wait_for(lambda: mesh.status()["fake-backend"]["state"] == "FATAL", "FATAL", 120)
+        wait_until(lambda: mesh.status()["fake-backend"]["state"] == "FATAL", "FATAL", 120)
         row = mesh.status()["fake-backend"]
         assert row["problem"] == "died: exit 136 = SIGFPE (signal 8) (supervisord gave up restarting it)"
         assert "dmesg" in row["hint"] and row["healthy"] is False
@@ -135,7 +135,7 @@ def test_status_json_has_problem_and_hint_fields(fake_mesh: FakeMesh) -> None:
     assert rows["fake-backend"]["problem"] == "" and rows["fake-backend"]["healthy"] is True
     os.killpg(rows["fake-backend"]["pid"], signal.SIGSTOP)  # frozen: health times out
     try:
-        row = wait_for(lambda: (r := fake_mesh.status()["fake-backend"])["healthy"] is False and r,
+        row = wait_until(lambda: (r := fake_mesh.status()["fake-backend"])["healthy"] is False and r,
                        "the frozen backend to be unhealthy")
         # supervisord calls it alive; status says what the probe saw.
         assert row["state"] in ("RUNNING", "STARTING") and row["problem"].startswith("health: ")

@@ -15,16 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netns_mesh import Netns, unavailable
+
+from meshkit.testing import Netns, netns_unavailable
 
 from .conftest import write_mesh
 
-pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+pytestmark = pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable()))
 
 
 @pytest.fixture
 def ns() -> Iterator[Netns]:
-    made = Netns.create()
+    made = Netns.create("hl-own", lan=True)
     yield made
     made.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from homelab.load.repo import load_repo
 from homelab.runtime import envfiles, secrets
 from homelab.runtime.environment import compose
 from homelab.runtime.paths import RuntimePaths
-from homelab.runtime.sandbox import copy_mesh
+from meshkit.testing import PrivateMesh, netns_unavailable
 
 from .conftest import write_mesh
 
@@ -112,16 +113,28 @@ def test_malformed_env_file_is_an_input_error_naming_file_and_line(tmp_path: Pat
     assert str(exc.value) == f"{path}:2: expected KEY=VALUE, got 'bad line'"
 
 
+# What the control plane composes for ov-server, printed by a process that sees a private
+# /etc/homelab-llm (so the answer cannot depend on this host's ov-server.env).
+COMPOSE = """
+import sys
+from pathlib import Path
+from homelab.load.repo import load_repo
+from homelab.runtime.environment import compose
+from homelab.runtime.paths import RuntimePaths
+repo = load_repo(Path(sys.argv[1]))
+print(compose(repo, RuntimePaths(repo.root), "ov-server", {})["OV_SERVER_MODEL_DIR"])
+"""
+
+
+@pytest.mark.skipif(netns_unavailable() is not None, reason=str(netns_unavailable()))
 def test_ov_server_model_dir_points_into_state(tmp_path: Path) -> None:
-    # A copy of the real contracts whose machine-wide env files live inside the copy, so the
-    # result cannot depend on this host's /etc/homelab-llm/ov-server.env.
-    root = tmp_path / "repo"
-    copy_mesh(REAL_REPO, root)
-    repo = load_repo(root)
-    paths = RuntimePaths(root)
-    assert compose(repo, paths, "ov-server", {})["OV_SERVER_MODEL_DIR"] == str(root / ".homelab/models")
-    # The machine's env file still wins over the up_value (what a person put there is kept).
-    etc = root / ".homelab-etc"
-    etc.mkdir(exist_ok=True)
-    (etc / "ov-server.env").write_text("OV_SERVER_MODEL_DIR=/srv/models\n")
-    assert compose(repo, paths, "ov-server", {})["OV_SERVER_MODEL_DIR"] == "/srv/models"
+    with PrivateMesh.create(tmp_path, repo=REAL_REPO, prefix="hl-env") as mesh:
+        def model_dir() -> str:
+            done = mesh.run([sys.executable, "-c", COMPOSE, str(mesh.root)], timeout=120)
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        assert model_dir() == str(mesh.root / ".homelab/models")
+        # The machine's env file still wins over the up_value (what a person put there is kept).
+        (mesh.etc / "ov-server.env").write_text("OV_SERVER_MODEL_DIR=/srv/models\n")
+        assert model_dir() == "/srv/models"

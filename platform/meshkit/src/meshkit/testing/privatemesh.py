@@ -1,105 +1,38 @@
-"""A private, complete copy of the mesh for one test, run with the README's own commands.
+"""A private, complete copy of the mesh for one test: a fresh clone of the checkout run in a
+network namespace of its own (see netns.py), so `homelab up` gets the real contract ports
+(127.0.0.1:4000, :4010, ...) to itself and nothing in the clone is rewritten.
 
-A fresh clone of this checkout (HEAD plus the working tree's changes, as the next commit would
-have them) and a network namespace of its own with only a loopback interface: inside it
-`./homelab up` gets 127.0.0.1:4000, :4010, ... to itself, so the real contract ports are used
-without touching the mesh a developer (or another test) runs on this machine. The namespace has
-no route out, so the mesh also proves it starts offline.
+The clone is HEAD plus the working tree's changes, as the next commit would have them. Every
+command run through the mesh also sees a private /etc/homelab-llm (`mesh.etc`, empty unless the
+test writes env files there): a developer's machine-wide env files cannot leak into a test, and
+a test can give a service its own env file exactly where the contract says it lives. (A mount
+namespace per command binds a copy of /etc over /etc; the host's /etc is never written.)
 
-Needs root (`ip netns add`); CI runs as root. Standard library only, so any suite can import it
-(add this folder to sys.path). Typical use:
+Needs root (`ip netns add`, `mount`); CI runs as root. Standard library only. Typical use:
 
     with PrivateMesh.create(tmp_path, repo=REPO) as mesh:
         mesh.presync(projects)                    # uv envs, outside the namespace (network)
         mesh.bash("./homelab up", timeout=900)    # inside: private ports, no network
-        ...
+        with mesh.netns.entered():                # this thread's sockets inside too
+            httpx.get("http://127.0.0.1:4000/health/liveliness")
         mesh.bash("./homelab down")
         assert mesh.netns.pids() == [] and mesh.netns.listeners() == []
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
-import secrets
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshkit.testing.netns import HOMELAB_CLI, Netns
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=check,
-                          stdin=subprocess.DEVNULL)
-
-
-def netns_unavailable() -> str | None:
-    """Why a private network namespace cannot be made here, or None when it can."""
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces (ip netns add)"
-    for tool in ("ip", "ss"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is missing (Debian package iproute2)"
-    probe = f"hl-probe-{secrets.token_hex(3)}"
-    made = _ip("netns", "add", probe, check=False)
-    if made.returncode != 0:
-        return f"`ip netns add` does not work here: {made.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
-    return None
-
-
-@dataclass
-class Netns:
-    """One network namespace with loopback up and nothing else."""
-
-    name: str
-
-    @classmethod
-    def create(cls, prefix: str = "hl-e2e") -> Netns:
-        ns = cls(f"{prefix}-{secrets.token_hex(3)}")
-        _ip("netns", "add", ns.name)
-        try:
-            _ip("-n", ns.name, "link", "set", "lo", "up")
-        except BaseException:
-            ns.close()
-            raise
-        return ns
-
-    def argv(self, cmd: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *cmd]
-
-    def pids(self) -> list[int]:
-        """Every process living in the namespace (whatever session or process group it made)."""
-        out = _ip("netns", "pids", self.name, check=False).stdout
-        return sorted(int(p) for p in out.split())
-
-    def listeners(self) -> list[str]:
-        """`ss` lines of every listening TCP/UDP socket in the namespace (with their process)."""
-        out = subprocess.run(self.argv(["ss", "-H", "-l", "-t", "-u", "-n", "-p"]),
-                             capture_output=True, text=True, timeout=30, check=True,
-                             stdin=subprocess.DEVNULL).stdout
-        return [line for line in out.splitlines() if line.strip()]
-
-    def kill_all(self, grace_s: float = 5.0) -> list[int]:
-        """TERM every process inside, KILL what is left after `grace_s`; returns who was found."""
-        found = self.pids()
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + wait
-            while self.pids() and time.monotonic() < deadline:
-                time.sleep(0.1)
-        return found
-
-    def close(self) -> None:
-        self.kill_all()
-        _ip("netns", "del", self.name, check=False)
+ETC_NAME = "homelab-llm"  # /etc/homelab-llm: the services' machine-wide env files
 
 
 def clone_checkout(src: Path, dst: Path) -> Path:
@@ -172,21 +105,34 @@ def processes_with_env(marker: str, value: str) -> list[int]:
     return sorted(found)
 
 
+def private_etc(dst: Path) -> Path:
+    """A copy of /etc whose homelab-llm folder is empty; returns the copy."""
+    dst.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "/etc/.", str(dst)], check=True, capture_output=True, timeout=120)
+    shutil.rmtree(dst / ETC_NAME, ignore_errors=True)
+    (dst / ETC_NAME).mkdir()
+    return dst
+
+
 @dataclass
 class PrivateMesh:
-    """A clone of the checkout at `root` and the namespace its commands run in."""
+    """A clone of the checkout at `root`, the namespace its commands run in and the /etc they see."""
 
     root: Path
     netns: Netns
     env: dict[str, str]
     home: Path
     tmp: Path
+    etc_root: Path
+    source: Path  # the checkout the clone was made from
 
     @classmethod
-    def create(cls, workdir: Path, *, repo: Path) -> PrivateMesh:
+    def create(cls, workdir: Path, *, repo: Path, prefix: str = "hl-mesh") -> PrivateMesh:
         root = clone_checkout(repo, workdir / "clone")
         env = private_env(workdir / "home", workdir / "tmp")
-        return cls(root, Netns.create(), env, workdir / "home", workdir / "tmp")
+        etc_root = private_etc(workdir / "etc")
+        return cls(root, Netns.create(prefix), env, workdir / "home", workdir / "tmp", etc_root,
+                   repo)
 
     def __enter__(self) -> PrivateMesh:
         return self
@@ -194,31 +140,74 @@ class PrivateMesh:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def presync(self, projects: Iterable[Path], timeout: float = 1800) -> None:
-        """`uv sync --frozen` the clone's projects OUTSIDE the namespace, where the package
-        registry is reachable; `up` inside then finds them in sync (about 0.1 s each)."""
-        env = {**self.env, "HOME": os.environ.get("HOME", self.env["HOME"])}
-        for project in projects:
-            done = subprocess.run(["uv", "sync", "--frozen", "--quiet", "--project", str(project)],
-                                  cwd=self.root, env=env, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
-            if done.returncode != 0:
-                raise RuntimeError(f"uv sync failed in {project}:\n{done.stdout}{done.stderr}")
+    @property
+    def etc(self) -> Path:
+        """What the mesh's commands see as /etc/homelab-llm (write env files here)."""
+        return self.etc_root / ETC_NAME
 
-    def bash(self, script: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run `script` with bash in the clone, inside the namespace, as a user would paste it.
-        On timeout everything in the namespace is stopped and TimeoutError names the script."""
-        proc = subprocess.Popen(self.netns.argv(["bash", "-c", script]), cwd=self.root,
-                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    @property
+    def state(self) -> Path:
+        return self.root / ".homelab"
+
+    def argv(self, cmd: list[str]) -> list[str]:
+        """`cmd` run inside the namespace, with the private /etc mounted over /etc."""
+        bind = 'mount --bind "$0" /etc && exec "$@"'
+        return self.netns.argv(["unshare", "--mount", "--propagation", "private", "--",
+                                "sh", "-c", bind, str(self.etc_root), *cmd])
+
+    def run(self, cmd: list[str], *, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `cmd` in the clone, inside; on timeout everything in the namespace is stopped and
+        TimeoutError names the command with its output tail."""
+        proc = subprocess.Popen(self.argv(cmd), cwd=self.root, env={**self.env, **(env or {})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.netns.kill_all()
             out, err = proc.communicate()
-            raise TimeoutError(f"`{script}` did not finish in {timeout:.0f} s; "
+            raise TimeoutError(f"`{' '.join(cmd)}` did not finish in {timeout:.0f} s; "
                                f"output tail:\n{(out + err)[-3000:]}") from None
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def bash(self, script: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `script` with bash in the clone, inside the namespace, as a user would paste it."""
+        return self.run(["bash", "-c", script], timeout=timeout)
+
+    def homelab(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+        """The control plane's CLI on the clone, inside: this interpreter's when it has the
+        control plane, else the clone's own (`uv run`: presync the clone's root first)."""
+        if importlib.util.find_spec("homelab") is not None:
+            cli = HOMELAB_CLI
+        else:
+            cli = ["uv", "run", "--frozen", "--quiet", "--project", str(self.root), "homelab"]
+        return self.run([*cli, "--repo", str(self.root), *args], timeout=timeout)
+
+    def presync(self, projects: Iterable[Path], timeout: float = 1800,
+                extras: Iterable[str] = ()) -> None:
+        """`uv sync --frozen` the clone's projects (with these extras) OUTSIDE the namespace,
+        where the package registry is reachable; `up` inside then finds them in sync (about
+        0.1 s each)."""
+        env = {**self.env, "HOME": os.environ.get("HOME", self.env["HOME"])}
+        extra_args = [a for extra in extras for a in ("--extra", extra)]
+        for project in projects:
+            done = subprocess.run(["uv", "sync", "--frozen", "--quiet", *extra_args,
+                                   "--project", str(project)],
+                                  cwd=self.root, env=env, capture_output=True, text=True,
+                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            if done.returncode != 0:
+                raise RuntimeError(f"uv sync failed in {project}:\n{done.stdout}{done.stderr}")
+
+    def secrets(self) -> dict[str, str]:
+        """The keys `up` generated (.homelab/secrets.env)."""
+        text = (self.state / "secrets.env").read_text(encoding="utf-8")
+        return dict(line.split("=", 1) for line in text.splitlines()
+                    if "=" in line and not line.startswith("#"))
+
+    def log(self, service: str) -> str:
+        path = self.state / "logs" / f"{service}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def git_status(self) -> list[str]:
         """`git status` of the clone, ignored files included: what commands left behind."""
@@ -229,3 +218,7 @@ class PrivateMesh:
 
     def close(self) -> None:
         self.netns.close()
+
+
+__all__ = ["PrivateMesh", "bash_blocks", "clone_checkout", "private_env", "private_etc",
+           "processes_with_env"]
