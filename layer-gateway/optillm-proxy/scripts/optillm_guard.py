@@ -200,7 +200,7 @@ def install(server: Any) -> None:
     app = server.app
 
     # OptiLLM's basicConfig handler (and werkzeug's access lines through it) get the rid= field.
-    requestid.install("%(asctime)s - %(levelname)s - %(name)s %(rid)s - %(message)s")
+    requestid.install("%(asctime)s - %(levelname)s - %(name)s [%(rid)s] - %(message)s")
     logging.getLogger("optillm_guard").setLevel(logging.INFO)
 
     def open_ledger() -> None:

@@ -164,4 +164,4 @@ def install_logging() -> None:
     for name in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "uvicorn", "uvicorn.error", "uvicorn.access"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(requestid.RequestIdFilter())
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(rid)s: %(message)s"))
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(rid)s] %(message)s"))

@@ -52,7 +52,7 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def install(fmt: str = "%(asctime)s %(levelname)s %(name)s %(rid)s: %(message)s",
+def install(fmt: str = "%(asctime)s %(levelname)s %(name)s [%(rid)s] %(message)s",
             level: int | str | None = None) -> None:
     """Give every root handler (one is created if there is none) the filter and `fmt`."""
     root = logging.getLogger()
