@@ -8,7 +8,7 @@ real ov-server (`--upstream`) to count the calls an OptiLLM approach makes.
                       [--fail-status N] [--delay S] [--break-stream]
 
 Prints `READY <port>` on stdout once listening. `GET /_calls` lists recorded calls
-(model, n, stream; with --upstream also the usage of non-streamed answers), `DELETE /_calls` clears them.
+(model, n, stream, x-request-id; with --upstream also the usage of non-streamed answers), `DELETE /_calls` clears them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ async def chat(request: Request) -> Response:
     if not _authorized(request):
         return _err(401, "bad key", "invalid_api_key")
     body = await request.json()
-    CALLS.append({"model": body.get("model"), "n": body.get("n", 1), "stream": bool(body.get("stream"))})
+    CALLS.append({"model": body.get("model"), "n": body.get("n", 1), "stream": bool(body.get("stream")),
+                  "request_id": request.headers.get("x-request-id")})
     if ARGS.delay:
         await asyncio.sleep(ARGS.delay)
     if ARGS.fail_status:
@@ -89,6 +90,8 @@ async def _stream(rid, created, body, n, text, usage):
 async def _forward(request: Request, body: dict) -> Response:
     """Pass the request through unchanged (streams chunk by chunk); record the usage of whole answers."""
     headers = {"authorization": request.headers.get("authorization", ""), "content-type": "application/json"}
+    if "x-request-id" in request.headers:  # a pass-through keeps the mesh's request id
+        headers["x-request-id"] = request.headers["x-request-id"]
     client = httpx.AsyncClient(timeout=300)
     upstream_req = client.build_request("POST", f"{ARGS.upstream}/chat/completions", json=body, headers=headers)
     upstream = await client.send(upstream_req, stream=True)
