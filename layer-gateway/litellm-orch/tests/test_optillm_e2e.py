@@ -105,16 +105,17 @@ def test_one_request_id_through_gateway_optillm_and_ov_server(mesh: dict[str, pr
             extra_headers={"x-request-id": rid})
     assert raw.headers["x-request-id"] == rid
     assert [c["request_id"] for c in calls()] == [rid]  # what reached the backend side
-    wanted = {mesh["gateway"]: "chat model=jerry-tiny-re2 status=200", mesh["optillm"]: "chat model=re2-jerry-tiny",
-              ov_server: "chat model=jerry-tiny status=200"}
+    procs_by_name = {"gateway": mesh["gateway"], "optillm": mesh["optillm"], "ov-server": ov_server}
+    missing = {"gateway": "chat model=jerry-tiny-re2 status=200", "optillm": "chat model=re2-jerry-tiny status=200",
+               "ov-server": "chat model=jerry-tiny status=200"}
     deadline = time.monotonic() + 15
-    missing = dict(wanted)
     while missing and time.monotonic() < deadline:
-        for proc, text in list(missing.items()):
-            if any(f"rid={rid}" in line and text in line for line in proc.log.read_text(errors="replace").splitlines()):
-                del missing[proc]
+        for name, text in list(missing.items()):
+            log = procs_by_name[name].log.read_text(errors="replace")
+            if any(f"rid={rid}" in line and text in line for line in log.splitlines()):
+                del missing[name]
         time.sleep(0.1)
-    assert not missing, {p.name: t for p, t in missing.items()}
+    assert not missing, missing
     # The gateway logged the inner call (OptiLLM -> gateway, plain name) under the same id.
     assert any(f"rid={rid}" in line and "chat model=jerry-tiny status=200" in line
                for line in mesh["gateway"].log.read_text(errors="replace").splitlines())
