@@ -90,3 +90,34 @@ def test_approach_alias_streams(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model="jerry-tiny-moa", messages=[{"role": "user", "content": "hi"}], max_tokens=ROOMY, stream=True)
     assert any(c.choices and c.choices[0].delta.content is not None for c in stream)
+
+
+def test_one_request_id_through_gateway_optillm_and_ov_server(mesh: dict[str, procs.Proc], keys: dict[str, str],
+                                                              ov_server: procs.Proc, calls) -> None:
+    """The client's id reaches OptiLLM, comes back to the gateway with each approach call, reaches
+    ov-server, and every one of them logs it; the client gets it back."""
+    import time
+    import uuid
+
+    rid = "e2e-" + uuid.uuid4().hex
+    with openai.OpenAI(base_url=f"{mesh['gateway'].base}/v1", api_key=keys["master"], max_retries=0,
+                       timeout=120) as c:
+        raw = c.chat.completions.with_raw_response.create(
+            model="jerry-tiny-re2", messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=ROOMY,
+            extra_headers={"x-request-id": rid})
+    assert raw.headers["x-request-id"] == rid
+    assert [c["request_id"] for c in calls()] == [rid]  # what reached the backend side
+    procs_by_name = {"gateway": mesh["gateway"], "optillm": mesh["optillm"], "ov-server": ov_server}
+    missing = {"gateway": "chat model=jerry-tiny-re2 status=200", "optillm": "chat model=re2-jerry-tiny status=200",
+               "ov-server": "chat model=jerry-tiny status=200"}
+    deadline = time.monotonic() + 15
+    while missing and time.monotonic() < deadline:
+        for name, text in list(missing.items()):
+            log = procs_by_name[name].log.read_text(errors="replace")
+            if any(f"rid={rid}" in line and text in line for line in log.splitlines()):
+                del missing[name]
+        time.sleep(0.1)
+    assert not missing, missing
+    # The gateway logged the inner call (OptiLLM -> gateway, plain name) under the same id.
+    assert any(f"rid={rid}" in line and "chat model=jerry-tiny status=200" in line
+               for line in mesh["gateway"].log.read_text(errors="replace").splitlines())

@@ -200,7 +200,11 @@ def test_client_that_leaves_cancels_the_request() -> None:
     backend = _Backend(delay=30)
     status, _, _, _ = _call(GatewayMiddleware(backend, SETTINGS), "/v1/chat/completions", [CHAT], AUTH,
                             disconnect_after=0.2)
-    assert status is None and backend.cancelled and backend.bodies == [CHAT]
+    assert status is None and backend.cancelled and len(backend.bodies) == 1
+    # LiteLLM gets the client's body plus the request id for the backend call (and nothing else).
+    passed = json.loads(backend.bodies[0])
+    assert passed.pop("extra_headers")["x-request-id"].startswith("req-")
+    assert passed == json.loads(CHAT)
 
 
 def test_backend_headers_are_hidden() -> None:

@@ -20,6 +20,12 @@ Prints, for each model:
 - time to first token p50 at concurrency 1.
 Concurrency-1 figures are medians over alternating rounds (in-process,
 server, in-process, ...), so background load affects both sides alike.
+
+`--metrics`: instead, the cost of /metrics counting. Two servers of the built-in model, one with
+metrics (the default) and one with `OV_SERVER_METRICS=0`, measured in alternating rounds (on, off,
+on, ...; medians): streamed tokens/s at concurrency 1 and 8, and short requests/s at concurrency 8
+(per-request costs dominate there), each printed with its on/off ratio (target: ~1.0, i.e. within
+the run's noise), while a scraper reads /metrics of the "on" server every 0.5 s.
 """
 
 from __future__ import annotations
@@ -202,7 +208,10 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=8, help="layers of the larger synthetic model")
     ap.add_argument("--large-tokens", type=int, default=128, help="completion tokens per request (larger model)")
     ap.add_argument("--large-requests", type=int, default=4, help="requests per client (larger model)")
+    ap.add_argument("--metrics", action="store_true", help="measure metrics on vs off instead (see above)")
     args = ap.parse_args()
+    if args.metrics:
+        return bench_metrics(args)
     if args.hidden and (args.hidden % DEFAULT_SHAPE.heads or args.hidden < 16 or args.layers < 1):
         ap.error(f"--hidden must be a multiple of {DEFAULT_SHAPE.heads} (>= 16) and --layers >= 1")
 
@@ -243,6 +252,76 @@ def measure_all(tmp: Path, args: argparse.Namespace) -> list[tuple[str, int, dic
                  f"{big_path.stat().st_size // 1024} KiB)")
         runs.append((title, args.large_tokens, big))
     return runs
+
+
+async def _scrape_while(base: str, stop: asyncio.Event) -> int:
+    scrapes = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        while not stop.is_set():
+            (await client.get("/metrics")).raise_for_status()
+            scrapes += 1
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+    return scrapes
+
+
+async def _short_requests_per_s(base: str, conc: int, per_client: int) -> float:
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=httpx.Limits(max_connections=conc + 2)) as client:
+        async def worker() -> None:
+            for _ in range(per_client):
+                r = await client.post("/v1/chat/completions", json={
+                    "model": "jerry-tiny", "messages": MESSAGES, "max_tokens": 4, "ignore_eos": True})
+                r.raise_for_status()
+
+        await worker()  # warm-up
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        return conc * per_client / (time.perf_counter() - t0)
+
+
+def _round(base: str, scrape: bool, args: argparse.Namespace) -> dict[str, float]:
+    async def run() -> dict[str, float]:
+        stop = asyncio.Event()
+        scraper = asyncio.create_task(_scrape_while(base, stop)) if scrape else None
+        try:
+            c1 = (await run_concurrency(base, "jerry-tiny", 1, args.requests, args.tokens))[0]
+            c8 = (await run_concurrency(base, "jerry-tiny", 8, args.requests, args.tokens))[0]
+            rps = await _short_requests_per_s(base, 8, 4 * args.requests)
+        finally:
+            stop.set()
+            if scraper is not None:
+                await scraper
+        return {"c1": c1, "c8": c8, "rps": rps}
+
+    return asyncio.run(run())
+
+
+def bench_metrics(args: argparse.Namespace) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="ov-bench-metrics-"))
+    load_before = os.getloadavg()[0]
+    on = start_server(tmp / "on")
+    off = start_server(tmp / "off", {"OV_SERVER_METRICS": "0"})
+    try:
+        assert httpx.get(off.base + "/metrics").status_code == 404  # really off
+        rounds: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+        for _ in range(args.rounds):
+            rounds["on"].append(_round(on.base, True, args))
+            rounds["off"].append(_round(off.base, False, args))
+    finally:
+        stop_server(on)
+        stop_server(off)
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {side: {k: statistics.median(r[k] for r in rs) for k in ("c1", "c8", "rps")} for side, rs in rounds.items()}
+    print(f"{os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
+          f"{args.rounds} alternating rounds, medians; jerry-tiny, {args.tokens} tokens/stream")
+    labels = {"c1": "streamed tokens/s, concurrency 1", "c8": "streamed tokens/s, concurrency 8",
+              "rps": "4-token requests/s, concurrency 8"}
+    for key, label in labels.items():
+        print(f"{label:36}: metrics on {med['on'][key]:8.1f}   off {med['off'][key]:8.1f}   "
+              f"on/off {med['on'][key] / med['off'][key]:5.2f}   (target ~1.0)")
+    return 0
 
 
 if __name__ == "__main__":

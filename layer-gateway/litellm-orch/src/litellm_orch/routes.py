@@ -20,7 +20,7 @@ SERVED: dict[str, frozenset[str]] = {
     "/health/liveliness": frozenset({"GET"}),
     "/health/liveness": frozenset({"GET"}),
     "/health/readiness": frozenset({"GET"}),
-    "/metrics": frozenset({"GET"}),  # only answers when the prometheus callback is configured
+    "/metrics": frozenset({"GET"}),  # answered by the middleware itself (metrics.py), behind the key
     "/metrics/": frozenset({"GET"}),
 }
 # GET /v1/models/{id}: the official clients' models.retrieve().

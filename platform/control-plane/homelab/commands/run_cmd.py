@@ -24,7 +24,7 @@ from rich.table import Table
 from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import availability, lifecycle, logtail, overview, probe
+from homelab.runtime import availability, lifecycle, logtail, overview, probe, requestlog_cli
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -195,21 +195,28 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 @click.option("-n", "--lines", type=click.IntRange(min=0), default=50, show_default=True,
               help="How many of the last lines to print first.")
+@click.option("--request", "request_id", metavar="ID",
+              help="Instead: every service's lines about request ID (the x-request-id header), in time order.")
 @click.pass_obj
 @input_errors_exit_2
-def logs(root: Path, name: str, follow: bool, lines: int) -> None:
-    """Print a service's log (.homelab/logs/NAME.log).
+def logs(root: Path, name: str | None, follow: bool, lines: int, request_id: str | None) -> None:
+    """Print a service's log (.homelab/logs/NAME.log), or one request's path through the mesh.
 
     \b
     Examples:
       homelab logs ov-server -n 100
       homelab logs litellm-orch -f
+      homelab logs --request req-0f3a...        # gateway, OptiLLM, ov-server lines of that request
     """
     repo = load_repo(root)
+    if request_id is not None:
+        sys.exit(requestlog_cli.print_trace(repo, RuntimePaths(repo.root), name, request_id))
+    if name is None:
+        raise InputError.one("command line", "NAME is missing (or use --request ID)")
     if name not in repo.services and name != "supervisord":
         raise InputError.one("command line", f"NAME {name}: no such service "
                                              f"(known: {', '.join(sorted(repo.services))})")

@@ -17,7 +17,7 @@ As a process of its own (when the test kills it, or a server under test runs els
         [--fail-status N] [--delay S] [--break-stream] [--upstream URL]
 
 prints `READY <port>` once listening. Over HTTP, `GET /_calls` lists the recorded calls as JSON
-objects (model, n, stream, authorization, body; `usage` of a forwarded whole answer) and
+objects (model, n, stream, authorization, request_id (x-request-id), body; `usage` of a forwarded whole answer) and
 `DELETE /_calls` clears them. `--upstream` forwards every chat request unchanged to a real /v1
 base (streams chunk by chunk) and only records: a counting proxy.
 """
@@ -78,7 +78,8 @@ class Call:
 
     def as_json(self) -> dict[str, Any]:
         out = {"model": self.model, "n": self.n, "stream": self.stream,
-               "authorization": self.headers.get("authorization"), "body": self.body}
+               "authorization": self.headers.get("authorization"),
+               "request_id": self.headers.get("x-request-id"), "body": self.body}
         if self.usage is not None:
             out["usage"] = self.usage
         return out
@@ -247,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
         headers = {"content-type": "application/json",
                    "authorization": self.headers.get("authorization", "")}
+        if "x-request-id" in self.headers:  # a pass-through keeps the mesh's request id
+            headers["x-request-id"] = self.headers["x-request-id"]
         try:
             conn.request("POST", f"{target.path.rstrip('/')}/chat/completions", raw, headers)
             upstream = conn.getresponse()
