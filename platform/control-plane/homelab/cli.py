@@ -60,6 +60,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
       homelab port move ov-server   # retire a port, allocate a new one
       homelab up / status / down    # run the mesh on this machine
       homelab restart NAME          # also start / stop NAME
+      homelab top                   # live view: health, req/s, tok/s, latency, queue, KV
       homelab bundle --host gpu-box --out /tmp/gpu-box   # deploy bundle for one host
     """
     ctx.obj = (repo or repo_root()).resolve()
@@ -67,13 +68,14 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 
 def _register() -> None:
     from homelab.commands import (bundle_cmd, check_cmd, new_cmd, port_cmd, render_cmd, rm_cmd,
-                                  test_cmd)
+                                  test_cmd, top_cmd)
     from homelab.runtime import commands as runtime_cmds
 
     for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd):
         cli.add_command(mod.command)
     for command in runtime_cmds.COMMANDS:
         cli.add_command(command)
+    cli.add_command(top_cmd.command, name="top")
 
 
 def main() -> None:

@@ -42,6 +42,15 @@ class Health(Strict):
     auth_env: EnvName | None = None  # bearer token env var when the path needs a key
 
 
+class Metrics(Strict):
+    """Where the service exports Prometheus metrics (text exposition format)."""
+
+    path: Annotated[str, Field(pattern=r"^/")] = "/metrics"
+    # Bearer token env var when the path needs a key (declared by this service and, under the same
+    # name, by every service with `observes_metrics`, which sends it).
+    auth_env: EnvName | None = None
+
+
 class EnvVar(Strict):
     name: EnvName
     required: bool = False
@@ -161,6 +170,10 @@ class ServiceSpec(Strict):
     aliases: list[Alias] = []
     mcp: Mcp | None = None
     client: Client | None = None
+    metrics: Metrics | None = None
+    # True for a metrics scraper (Prometheus): its scrape config is rendered from every service's
+    # `metrics` block, and it must declare each `metrics.auth_env` to send that key (HL605).
+    observes_metrics: bool = False
 
     @field_validator("bind")
     @classmethod
@@ -176,6 +189,8 @@ class ServiceSpec(Strict):
     def _kind_shape(self) -> ServiceSpec:
         if (self.bind is None) != (self.port is None):
             raise ValueError("bind and port go together: set both or neither")
+        if self.metrics is not None and self.port is None:
+            raise ValueError("`metrics` needs a port: a scraper reaches it over HTTP")
         needs = {
             "backend": ("models", bool(self.models)),
             "optimizer": ("aliases", bool(self.aliases)),
