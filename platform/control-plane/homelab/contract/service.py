@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 ENV_RE = r"^[A-Z][A-Z0-9_]*$"
 
-Kind = Literal["gateway", "backend", "optimizer", "client", "mcp-tool", "interface"]
+# observer: scrapes the other services' `metrics` (Prometheus); its scrape config is rendered.
+Kind = Literal["gateway", "backend", "optimizer", "client", "mcp-tool", "interface", "observer"]
 Exposure = Literal["localhost", "lan"]
 ServiceName = Annotated[str, Field(pattern=NAME_RE, max_length=63)]
 EnvName = Annotated[str, Field(pattern=ENV_RE)]
@@ -47,7 +48,7 @@ class Metrics(Strict):
 
     path: Annotated[str, Field(pattern=r"^/")] = "/metrics"
     # Bearer token env var when the path needs a key (declared by this service and, under the same
-    # name, by every service with `observes_metrics`, which sends it).
+    # name, by every service of kind observer, which sends it).
     auth_env: EnvName | None = None
 
 
@@ -171,9 +172,6 @@ class ServiceSpec(Strict):
     mcp: Mcp | None = None
     client: Client | None = None
     metrics: Metrics | None = None
-    # True for a metrics scraper (Prometheus): its scrape config is rendered from every service's
-    # `metrics` block, and it must declare each `metrics.auth_env` to send that key (HL605).
-    observes_metrics: bool = False
 
     @field_validator("bind")
     @classmethod

@@ -52,7 +52,7 @@ def check(ctx: Context) -> Iterator[Violation]:
 
 def _metrics_keys(repo) -> Iterator[Violation]:  # noqa: ANN001 - Repo
     """HL605: a metrics key is declared where it is checked and where it is sent from."""
-    observers = [s for s in repo.services.values() if s.spec.observes_metrics]
+    observers = repo.by_kind("observer")
     for svc in sorted(repo.services.values(), key=lambda s: s.name):
         metrics = svc.spec.metrics
         if metrics is None or metrics.auth_env is None:
