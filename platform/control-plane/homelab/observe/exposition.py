@@ -29,6 +29,19 @@ def parse(text: str) -> Samples:
     return out
 
 
+def declared(text: str) -> set[str]:
+    """Every metric name the body declares, with or without samples yet (a labelled metric
+    has no sample before its first label set is used, but its # TYPE line is there): counters
+    as `x_total`, histograms by base name, the way a query names them."""
+    out = set()
+    try:
+        for family in text_string_to_metric_families(text):
+            out.add(f"{family.name}_total" if family.type == "counter" else family.name)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ExpositionError(f"not Prometheus text format: {exc}") from None
+    return out
+
+
 def names(samples: Samples) -> set[str]:
     """Metric names as a query names them: `x_total` for counters; `x` for a histogram whose
     samples are `x_bucket`/`x_sum`/`x_count`."""
