@@ -157,3 +157,11 @@ def metric_names(queries: list[str]) -> set[str]:
             if token not in FUNCTIONS:
                 out.add(token.removesuffix("_bucket"))
     return out
+
+
+def test_start_script_passes_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("needs shellcheck (Debian package; `./homelab test` installs it)")
+    script = REAL_REPO / "layer-observability/prometheus/scripts/start.sh"
+    out = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout
