@@ -121,7 +121,7 @@ def mesh(logdir: Path, keys: dict[str, str], counter: procs.Proc, flaky: procs.P
     ]
     config["router_settings"]["fallbacks"] = [{"jerry-flaky": ["jerry-tiny"]}]
     env = {"LITELLM_MASTER_KEY": keys["master"], "OV_SERVER_API_KEY": keys["ov"],
-           "OPTILLM_PROXY_KEY": keys["optillm"]}
+           "OPTILLM_PROXY_KEY": keys["optillm"], "LITELLM_ORCH_METRICS_DIR": str(logdir / "gateway-metrics")}
     gateway = procs.start_gateway(logdir, config, env)
     try:
         optillm = procs.start_optillm(logdir, optillm_port, f"{gateway.base}/v1", keys["master"], keys["optillm"])

@@ -11,6 +11,11 @@ What OptiLLM does on its own, and what the guard makes of it:
   `x-should-retry: false`: one client request runs the approach once.
 - Its OpenAI client retries failed calls itself (2 retries by default); the guard's client does
   not (`max_retries=0`): the gateway decides about retries.
+- Request ids: the gateway's `x-request-id` is held for the request (meshkit.requestid), sent on
+  with every call the approach makes back to the gateway, returned as a response header, named
+  in error bodies and printed as `rid=` in every log line (OptiLLM's own and werkzeug's). One
+  `chat model=... status=... calls=... duration=...` line per request; prompts never (OptiLLM
+  logs request bodies only at `--log debug`).
 - Non-streamed answers report `usage` with completion tokens only (prompt_tokens and
   total_tokens missing, so 0 downstream). The guard counts every call the approach makes to the
   gateway and reports their sums: what the request really cost.
@@ -19,11 +24,16 @@ What OptiLLM does on its own, and what the guard makes of it:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from meshkit import requestid
+
+log = logging.getLogger("optillm_guard.requests")
 
 # OptiLLM's moa answer when its final call was cut at max_tokens (moa.py, optillm 0.4.0).
 MOA_TRUNCATED = "Error: Response was truncated due to token limit"
@@ -98,7 +108,11 @@ def _approach_and_target(model: Any) -> tuple[str, str]:
 
 def error_payload(status: int, message: str, param: str | None, code: str) -> dict:
     kind = "invalid_request_error" if status < 500 else "server_error"
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    err = {"message": message, "type": kind, "param": param, "code": code}
+    rid = requestid.current.get()
+    if rid is not None:
+        err["request_id"] = rid  # a client's report can be found in every service's log
+    return {"error": err}
 
 
 def shape_failure(ledger: Ledger, optillm_text: str, model: Any) -> tuple[int, dict]:
@@ -166,6 +180,9 @@ def install(server: Any) -> None:
                     # moa and bon catch a failed call and try again call by call (then answer a
                     # placeholder text): the next calls would fail the same way.
                     raise RuntimeError("an earlier call of this request to the gateway failed")
+                rid = requestid.current.get()
+                if rid is not None:  # the same id at the gateway and the backend for every call
+                    kwargs["extra_headers"] = {**(kwargs.get("extra_headers") or {}), requestid.HEADER: rid}
                 try:
                     response = create(*args, **kwargs)
                 except openai.OpenAIError as exc:
@@ -182,9 +199,32 @@ def install(server: Any) -> None:
     server.get_config = lambda: (client(), os.environ.get("OPENAI_API_KEY"))
     app = server.app
 
-    @app.before_request
+    # OptiLLM's basicConfig handler (and werkzeug's access lines through it) get the rid= field.
+    requestid.install("%(asctime)s - %(levelname)s - %(name)s %(rid)s - %(message)s")
+    logging.getLogger("optillm_guard").setLevel(logging.INFO)
+
     def open_ledger() -> None:
         flask.g.ledger = Ledger()
+        flask.g.started = time.monotonic()
+        # Each request has its own thread (werkzeug): the id stays for the access line after it.
+        requestid.current.set(requestid.accept(flask.request.headers.get(requestid.HEADER)))
+
+    # First of the before_request hooks: OptiLLM's key check answers 401 from its own hook, and
+    # that answer must carry the id too.
+    app.before_request_funcs.setdefault(None, []).insert(0, open_ledger)
+
+    @app.after_request
+    def tag(response: flask.Response) -> flask.Response:
+        # Registered first, so it runs last (Flask runs after_request hooks in reverse).
+        rid = requestid.current.get()
+        if rid is not None:
+            response.headers[requestid.HEADER] = rid
+        if flask.request.path == "/v1/chat/completions":
+            ledger = flask.g.get("ledger") or Ledger()
+            model = (flask.request.get_json(silent=True) or {}).get("model") if flask.request.is_json else None
+            log.info("chat model=%s status=%d calls=%d duration=%.3fs", model if requestid.valid(model) else "-",
+                     response.status_code, ledger.calls, time.monotonic() - flask.g.get("started", time.monotonic()))
+        return response
 
     @app.after_request
     def shape(response: flask.Response) -> flask.Response:

@@ -47,3 +47,33 @@ def test_models_pass_through(optillm: Running) -> None:
     resp = requests.get(f"{optillm.base}/v1/models", headers={"Authorization": f"Bearer {PROXY_KEY}"})
     assert resp.status_code == 200
     assert [m["id"] for m in resp.json()["data"]] == ["jerry-tiny"]
+
+
+@pytest.mark.parametrize("approach", ["re2", "moa"])
+def test_request_id_goes_to_every_upstream_call_and_the_log(optillm: Running, approach: str, calls) -> None:
+    import time
+    import uuid
+
+    rid = "test-" + uuid.uuid4().hex
+    resp = requests.post(f"{optillm.base}/v1/chat/completions", json={**BODY, "model": f"{approach}-jerry-tiny"},
+                         headers={"Authorization": f"Bearer {PROXY_KEY}", "x-request-id": rid}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-request-id"] == rid
+    made = calls()
+    assert len(made) == APPROACHES[approach][0]
+    assert {c["request_id"] for c in made} == {rid}
+    deadline = time.monotonic() + 10
+    while f"chat model={approach}-jerry-tiny status=200" not in optillm.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = [line for line in optillm.log.read_text().splitlines() if f"rid={rid}" in line]
+    assert any(f"chat model={approach}-jerry-tiny status=200" in line for line in lines), lines
+    assert any("POST /v1/chat/completions" in line for line in lines), lines  # werkzeug's access line
+    assert BODY["messages"][0]["content"] not in optillm.log.read_text()  # no prompt at the default level
+    assert PROXY_KEY not in optillm.log.read_text() and MASTER not in optillm.log.read_text()
+
+
+def test_error_body_names_the_request_id(optillm: Running) -> None:
+    resp = requests.post(f"{optillm.base}/v1/chat/completions", json={**BODY, "model": "re2-jerry-tiny"},
+                         headers={"Authorization": "Bearer wrong", "x-request-id": "err-1"}, timeout=60)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["request_id"] == "err-1" == resp.headers["x-request-id"]

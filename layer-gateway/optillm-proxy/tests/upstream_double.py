@@ -3,7 +3,7 @@
     python upstream_double.py PORT_FILE
 
 Binds 127.0.0.1 on a free port, writes the port to PORT_FILE. `GET /_calls` returns the recorded
-calls (model, n, authorization), `DELETE /_calls` clears them. Answers finish with "stop" so
+calls (model, n, authorization, x-request-id), `DELETE /_calls` clears them. Answers finish with "stop" so
 approaches that reject truncated answers (re2) succeed, except:
 - a request with `max_tokens` <= 2 gets answers cut there (`finish_reason: "length"`);
 - model `jerry-fail-<status>` gets that HTTP status with an OpenAI-shaped error (the gateway's).
@@ -51,7 +51,8 @@ class Handler(BaseHTTPRequestHandler):
         data = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
         n = int(data.get("n") or 1)
         with LOCK:
-            CALLS.append({"model": data.get("model"), "n": n, "authorization": self.headers.get("authorization")})
+            CALLS.append({"model": data.get("model"), "n": n, "authorization": self.headers.get("authorization"),
+                          "request_id": self.headers.get("x-request-id")})
             index = len(CALLS)
         model = str(data.get("model"))
         if model.startswith("jerry-fail-"):

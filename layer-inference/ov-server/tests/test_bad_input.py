@@ -21,7 +21,7 @@ def post(http, body, **kw):
 def assert_error(r, status, param):
     assert r.status_code == status, r.text
     err = r.json()["error"]
-    assert set(err) == {"message", "type", "param", "code"}
+    assert set(err) == {"message", "type", "param", "code", "request_id"}
     assert err["param"] == param, err
     assert isinstance(err["message"], str) and err["message"]
     return err
@@ -165,7 +165,7 @@ def test_fuzz_never_5xx(http, body):
     r = post(http, body)
     assert r.status_code < 500, (body, r.text)
     if r.status_code >= 400:
-        assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+        assert set(r.json()["error"]) == {"message", "type", "param", "code", "request_id"}
 
 
 def test_server_still_healthy_after_abuse(http):
@@ -255,7 +255,7 @@ def test_deeply_nested_json_is_a_400(http, depth):
     raw = '{"model": "jerry-tiny", "messages": [{"role": "user", "content": "x"}], "metadata": ' + nested + "}"
     r = post(http, raw.encode())
     assert r.status_code == 400, r.text
-    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert set(r.json()["error"]) == {"message", "type", "param", "code", "request_id"}
     assert "nested" in r.json()["error"]["message"]
     deep_schema: dict = {"type": "object"}
     for _ in range(depth if depth < 1000 else 300):

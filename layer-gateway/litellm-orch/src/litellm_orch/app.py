@@ -6,12 +6,15 @@ has put the config path in the environment the way LiteLLM's own CLI does.
 
 from __future__ import annotations
 
+from meshkit import requestid
+
 from .lifetime import bind_worker_to_master
+from .metrics import CountingMiddleware, GatewayMetrics, install_logging
 from .middleware import GatewayMiddleware
 from .settings import GatewaySettings
 
 
-def create_app() -> GatewayMiddleware:
+def create_app() -> requestid.ASGIMiddleware:
     bind_worker_to_master()  # first: a worker must not outlive its master, even during start-up
     settings = GatewaySettings.from_env()
     from litellm.proxy.proxy_server import app  # heavy import: only in the process that serves
@@ -19,4 +22,8 @@ def create_app() -> GatewayMiddleware:
     from .gc_safety import install
 
     install()  # before any request: see gc_safety.py (a worker segfault in contextvars)
-    return GatewayMiddleware(app, settings)
+    install_logging()
+    metrics = GatewayMetrics()
+    # Outside in: the request id (held for the whole request, back as a header), counting, the
+    # gateway's checks, LiteLLM.
+    return requestid.ASGIMiddleware(CountingMiddleware(GatewayMiddleware(app, settings, metrics.page), metrics))

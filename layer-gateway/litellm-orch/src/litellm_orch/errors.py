@@ -10,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from meshkit import requestid
+
 # Absolute paths of this machine or of a dependency's build (site-packages, build trees, sources)
 # never reach a client: they say nothing useful to a user and tell an attacker our layout.
 _PATHS = re.compile(
@@ -30,7 +32,11 @@ def error_type(status: int) -> str:
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
-    return {"error": {"message": scrub(message), "type": error_type(status), "param": param, "code": code}}
+    err = {"message": scrub(message), "type": error_type(status), "param": param, "code": code}
+    rid = requestid.current.get()  # set for the whole request (meshkit.requestid): findable in the logs
+    if rid is not None:
+        err["request_id"] = rid
+    return {"error": err}
 
 
 def encode(payload: dict) -> bytes:

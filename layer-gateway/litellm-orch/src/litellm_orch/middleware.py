@@ -21,8 +21,11 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from meshkit import requestid
+
 from . import chat_request, keys, routes, upstream_errors
 from .errors import GatewayError, encode
+from .metrics import METRICS_PATHS, MODEL_KEY, send_page
 from .settings import GatewaySettings
 
 Scope = MutableMapping[str, Any]
@@ -61,9 +64,11 @@ class _Gone(Exception):
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewaySettings,
+                 metrics_page: Callable[[], bytes] | None = None) -> None:
         self.app = app
         self.settings = settings
+        self._metrics_page = metrics_page  # GET /metrics (behind the key); None: LiteLLM's route
         self._hidden_values = tuple(s.encode() for s in settings.upstreams)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,6 +95,11 @@ class GatewayMiddleware:
         if not route.accepts(method):
             raise GatewayError(405, routes.wrong_method_message(method, path, route.allowed), None,
                                "method_not_allowed", {"allow": ", ".join(sorted(route.allowed)), **self._unread_body_headers(scope)})
+        if path in METRICS_PATHS and self._metrics_page is not None:
+            # Behind the key like every route but the probes: model names and traffic are not for
+            # anyone on the LAN. Prometheus sends the master key (credentials file).
+            await send_page(send, self._metrics_page())
+            return
         if path not in routes.CHAT_PATHS:
             await self.app(scope, receive, self._response_filter(send, upstream_errors.Context()))
             return
@@ -99,6 +109,8 @@ class GatewayMiddleware:
             return
         body = chat_request.parse_body(raw)
         chat_request.check_chat(body, self.settings.models)
+        scope[MODEL_KEY] = body["model"]  # a configured name now: a bounded metrics label
+        raw = _with_request_id(body)
         tools = body.get("tools")
         ctx = upstream_errors.Context(model=body["model"], tools=len(tools) if isinstance(tools, list) else 0,
                                       timeout_s=self.settings.timeout_for(body["model"]))
@@ -273,6 +285,15 @@ class GatewayMiddleware:
         mid = upstream_errors.Context(ctx.model, ctx.tools, ctx.timeout_s, mid_stream=True)
         shaped = upstream_errors.shape(status, message, mid)
         return b"data: " + encode(shaped.body) + b"\n\n"
+
+
+def _with_request_id(body: dict[str, Any]) -> bytes:
+    """The body LiteLLM gets: the request id as the one extra header of every backend call.
+
+    LiteLLM sends a body's `extra_headers` with the upstream request (OpenAI's client parameter);
+    a client's own `extra_headers` are replaced, so callers cannot set headers at the backends."""
+    rid = requestid.current.get() or requestid.new_id()
+    return json.dumps({**body, "extra_headers": {requestid.HEADER: rid}}).encode()
 
 
 def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes:

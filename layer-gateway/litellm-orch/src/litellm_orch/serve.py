@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .lifetime import MASTER_PID_ENV, die_with_parent
+from .metrics import prepare_dir, remove_dir
 from .settings import CONFIG_ENV, GatewaySettings, SettingsError
 
 # Below supervisord's stopwaitsecs (15) and the unit's TimeoutStopSec (20): in-flight requests get
@@ -77,20 +78,6 @@ def _worker_config(config: Path) -> str:
     })
 
 
-def _prometheus_dir(config: Path, workers: int) -> None:
-    """As LiteLLM's CLI: several workers with the prometheus callback share a multiprocess dir."""
-    if workers <= 1 or "prometheus" not in config.read_text():
-        return
-    import tempfile
-
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(tempfile.gettempdir(),
-                                                                           "litellm_prometheus_multiproc")
-    os.makedirs(directory, exist_ok=True)
-    for stale in Path(directory).glob("*.db"):
-        stale.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-
-
 def main(argv: list[str] | None = None) -> int:
     parent = os.getppid()
     args = _parser().parse_args(argv)
@@ -114,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["WORKER_CONFIG"] = _worker_config(config)
     os.environ["NUM_WORKERS"] = str(args.workers)  # read by LiteLLM (as its CLI sets it)
     os.environ[MASTER_PID_ENV] = str(os.getpid())
-    _prometheus_dir(config, args.workers)
-
-    return _run(args.host, args.port, args.workers)
+    metrics_dir = prepare_dir()  # before any worker imports prometheus_client (metrics.py)
+    try:
+        return _run(args.host, args.port, args.workers)
+    finally:
+        remove_dir(metrics_dir)
 
 
 def _run(host: str, port: int, workers: int) -> int:

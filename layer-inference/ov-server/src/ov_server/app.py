@@ -12,17 +12,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from meshkit import requestid
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .chat import cancel_unfinished, complete, plan_request, start, stream
+from .accounting import RequestRecord
+from .chat import Choice, _messages, cancel_unfinished, complete, plan_request, start, stream
 from .config import Settings
 from .engine import EngineRejected, wait_admitted
 from .errors import APIError, bad_request
 from .manager import EngineFactory, ModelManager
+from .metrics import CONTENT_TYPE, NoMetrics, ServerMetrics
 from .schema_check import check_depth, check_request_schemas, rejection
 from .schemas import ChatCompletionRequest
 
@@ -60,6 +63,11 @@ async def _sse(payloads: AsyncIterator[str]) -> AsyncIterator[bytes]:
         await payloads.aclose()  # runs stream()'s cleanup: cancel generation
 
 
+def _stream_ended(choices: list[Choice], record: RequestRecord) -> None:
+    cancel_unfinished(choices)
+    record.done(200)  # the status line went out with the first chunk
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -83,6 +91,8 @@ def validation_error(exc: ValidationError | RequestValidationError) -> APIError:
 def create_app(settings: Settings, engine_factory: EngineFactory | None = None, log_level: str = "INFO") -> FastAPI:
     """`engine_factory` None: one engine process per model (the product); tests may pass another."""
     manager = ModelManager(settings, engine_factory, log_level=log_level)
+    metrics = ServerMetrics(manager.gauges) if settings.metrics else NoMetrics()
+    manager.metrics = metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -93,6 +103,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None, 
     app = FastAPI(title="ov-server", version=__version__, lifespan=lifespan,
                   description="OpenVINO GenAI backend with an OpenAI-compatible API.")
     app.state.manager = manager
+    app.state.metrics = metrics
+    # x-request-id in, in every log line of the request (`rid=`), in error bodies, and back out.
+    app.add_middleware(requestid.ASGIMiddleware)
 
     def check_auth(request: Request) -> None:
         key = settings.api_key
@@ -119,13 +132,21 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None, 
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+        log.exception("unhandled error")  # the traceback, never the request body
         return APIError(500, f"internal error: {type(exc).__name__}", code="internal_error").response()
 
     @app.get("/health")
     async def health() -> JSONResponse:
         status, body = manager.health()
         return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        # Open like /health (the service binds to loopback; the scrape sends no key): only counts,
+        # timings and the model ids /health already shows. OV_SERVER_METRICS=0 turns it off.
+        if not metrics.enabled:
+            raise APIError(404, "metrics are turned off (OV_SERVER_METRICS=0)", code="not_found")
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict:
@@ -150,6 +171,20 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None, 
                                        "content": {"application/json": {"schema": body_schema}}}},
     )
     async def chat_completions(request: Request):
+        record = RequestRecord(metrics)
+        try:
+            response = await _chat(request, record)
+        except APIError as exc:
+            record.done(exc.status)
+            raise
+        except Exception:
+            record.done(500)
+            raise
+        if not isinstance(response, StreamingResponse):  # a stream is recorded when it ends
+            record.done(response.status_code)
+        return response
+
+    async def _chat(request: Request, record: RequestRecord) -> Response:
         check_auth(request)
         raw = await request.body()
         try:
@@ -160,15 +195,18 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None, 
             raise bad_request("Invalid JSON body: nested too deeply.", code="invalid_json") from None
         if not isinstance(data, dict):
             raise bad_request("The request body must be a JSON object.", code="invalid_json")
+        record.model = manager.served(data.get("model"))
         check_depth(data)
         try:
             req = ChatCompletionRequest.model_validate(data)
         except ValidationError as exc:
             raise validation_error(exc) from None
         check_request_schemas(req)
+        record.log_prompt(_messages(req))
         engine = manager.get(req.model)
         plan = plan_request(req, engine)
         choices, queue = start(engine, plan)
+        record.plan, record.choices = plan, choices
         try:
             # The engine process has taken every sequence (or said why not) before the first byte.
             await wait_admitted(c.seq for c in choices if c.seq is not None)
@@ -179,7 +217,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory | None = None, 
             # chunk (the generator's own cleanup never runs then).
             return StreamingResponse(_sse(stream(plan, choices, queue)), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                                     background=BackgroundTask(cancel_unfinished, choices))
+                                     background=BackgroundTask(_stream_ended, choices, record))
         result = await complete(plan, choices, queue, request.is_disconnected)
         if result is None:  # client gone; nobody will read this
             return JSONResponse({}, status_code=499)

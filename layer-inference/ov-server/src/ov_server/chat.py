@@ -182,6 +182,8 @@ class Choice:
         self.error_status = 500  # 503: the engine went away
         self.tool_calls: list[ParsedToolCall] = []
         self.content: str | None = None
+        self.first_at: float | None = None  # time.monotonic() of the first / latest tokens (metrics)
+        self.last_at = 0.0
 
     def _add_text(self, raw: str) -> str:
         """Returns the text that may be streamed as content now."""
@@ -195,6 +197,9 @@ class Choice:
 
     def on_event(self, ev: Event) -> str:
         if isinstance(ev, Tokens):
+            self.last_at = time.monotonic()  # once per wake-up, not per token
+            if self.first_at is None:
+                self.first_at = self.last_at
             self.tokens += len(ev.ids)
             return "" if self.stop.stopped else self._add_text(self.detok.feed(ev.ids))
         # Finish

@@ -55,13 +55,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from meshkit import requestid
+
+    # Every line of this process names the request it is about (`rid=...`, `rid=-` outside one),
+    # uvicorn's access lines included: uvicorn is told not to install its own handlers.
+    requestid.install(level=args.log_level.upper())
     app = create_app(settings, log_level=args.log_level.upper())
     # Keep idle connections longer than any client pool does (httpx and aiohttp: 5 s; uvicorn's own
     # default is also 5 s): when both sides expire together, the gateway can reuse a connection the
     # server is closing and report the backend as not answering.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5,
-                timeout_keep_alive=75)
+                timeout_keep_alive=75, log_config=None)
     return 0
 
 

@@ -45,6 +45,7 @@ class Settings:
     api_key: str | None
     env_file: Path | None
     reload_interval: float = 1.0
+    metrics: bool = True  # OV_SERVER_METRICS=0: no /metrics and no counting (the bench's baseline)
 
 
 def load_settings(env_file: str | None = None, registry: str | None = None) -> Settings:
@@ -71,10 +72,14 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
         reload_interval = float(interval)
     except ValueError:
         raise ConfigError(f"OV_SERVER_RELOAD_INTERVAL: not a number: {interval!r}") from None
+    metrics_value = (get("OV_SERVER_METRICS") or "1").lower()
+    if metrics_value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"OV_SERVER_METRICS: expected 1 or 0, got {metrics_value!r}")
     return Settings(
         registry_path=Path(registry_value).expanduser() if registry_value else None,
         model_dir=Path(get("OV_SERVER_MODEL_DIR") or DEFAULT_MODEL_DIR).expanduser(),
         api_key=get("OV_SERVER_API_KEY"),
         env_file=path,
         reload_interval=max(0.1, reload_interval),
+        metrics=metrics_value in ("1", "true", "yes", "on"),
     )

@@ -49,6 +49,19 @@ class EngineDied(Exception):
     """The engine process died while loading (a signal or an exit without a message)."""
 
 
+def exit_cause(returncode: int, fatal: bool = False) -> str:
+    """The `cause` label of `ov_server_engine_restarts_total`: `step_failed` (the pipeline raised),
+    the signal's name (`SIGSEGV`, `SIGFPE`, `SIGKILL`...), or `exit_code`. A short fixed set."""
+    if fatal:
+        return "step_failed"
+    if returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return "signal"
+    return "exit_code"
+
+
 def describe_exit(returncode: int) -> str:
     """`SIGFPE (signal 8)` / `exit code 3`, with a hint where one helps."""
     if returncode < 0:
@@ -109,6 +122,9 @@ class ProcessEngine:
         self._on_exit: ExitCallback | None = None
         self.unavailable: str | None = None  # set once the engine cannot take requests, with why
         self.exit_cause: str | None = None
+        self.exit_kind: str | None = None  # metrics label (exit_cause()) once it ended unexpectedly
+        # (running, waiting, KV cache use 0..1) as the engine process last reported them
+        self.stats: tuple[int, int, float] = (0, 0, 0.0)
         self._expected_exit = False
         self.started_at = time.monotonic()
         self.path = resolve_model_path(spec, model_dir)
@@ -251,6 +267,8 @@ class ProcessEngine:
                 if seq.admitted is not None and not seq.admitted.done():
                     seq.admitted.set_exception(EngineRejected(message, status, grammar))
                 seq.push(Finish("error", message, status=status))
+        elif kind == "stats":
+            self.stats = (msg[1], msg[2], msg[3])
         elif kind == "fatal":
             self._fatal = msg[1]
             self.unavailable = f"engine for {self.model_id} failed: {msg[1]}"
@@ -278,6 +296,7 @@ class ProcessEngine:
             why = f"engine for {self.model_id} died: {describe_exit(rc)}"
         self.unavailable = why
         self.exit_cause = why
+        self.exit_kind = exit_cause(rc, fatal=self._fatal is not None)
         if not expected:
             log.error("%s (pid %d)", why, self.proc.pid)
         for seq in self._seqs.values():

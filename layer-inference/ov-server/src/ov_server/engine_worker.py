@@ -40,6 +40,10 @@ log = logging.getLogger("ov_server.engine")
 
 EXIT_LOAD_ERROR = 3  # the load failed with a message (sent as load_error)
 EXIT_PIPELINE_BROKEN = 4  # a step raised (sent as fatal): the pipeline cannot be trusted any more
+# How often a busy engine sends its scheduler figures (`("stats", running, waiting, kv ratio)`) for
+# the HTTP side's /metrics gauges: reading them costs ~3 us, sending a frame a few more; once per
+# step would add a frame to every token.
+STATS_INTERVAL_S = 0.5
 
 # Fields of SamplingParams that change how a sequence is sampled but not its grammar: the rest
 # (json_schema and anything added later) identifies a grammar for the check's cache.
@@ -169,6 +173,28 @@ class Worker:
         self.running: dict[int, Any] = {}  # rid -> GenerationHandle
         self.cancelled: set[int] = set()
         self.stopping = False
+        self._stats_at = 0.0  # monotonic time of the last stats frame
+        self._stats_sent: tuple | None = None
+
+    def stats(self) -> tuple[str, int, int, float] | None:
+        """`("stats", running, waiting, KV cache use 0..1)` from the pipeline's own figures; None
+        when the pipeline has none (test doubles)."""
+        get = getattr(self.pipe, "get_metrics", None)
+        if get is None:
+            return None
+        m = get()
+        scheduled = int(m.scheduled_requests)
+        return "stats", scheduled, max(int(m.requests) - scheduled, 0), min(max(float(m.cache_usage) / 100.0, 0.0), 1.0)
+
+    def _send_stats(self, chan: BlockingChannel, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._stats_at < STATS_INTERVAL_S:
+            return
+        self._stats_at = now
+        msg = ("stats", 0, 0, 0.0) if force and not self.running else self.stats()
+        if msg is not None and msg != self._stats_sent:
+            self._stats_sent = msg
+            chan.send(msg)
 
     def add(self, rid: int, prompt_ids: list[int], params: SamplingParams) -> Refusal | None:
         """Start a sequence; None if admitted, else (status, why not, grammar at fault)."""
@@ -288,6 +314,8 @@ class Worker:
             updates = self.collect()
             if updates:
                 chan.send(("step", updates))
+            # Going idle (the loop then blocks on the channel): say so now, not at the next request.
+            self._send_stats(chan, force=not self.running)
 
 
 def _int64_row(ids: list[int]) -> Any:

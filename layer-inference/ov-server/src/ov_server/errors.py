@@ -36,9 +36,15 @@ class APIError(Exception):
         self.type = type_ or _default_type(status)
 
     def body(self) -> dict:
-        # Never a path of this machine or of a dependency's build in a response.
-        return {"error": {"message": redact_paths(self.message), "type": self.type, "param": self.param,
-                          "code": self.code}}
+        # Never a path of this machine or of a dependency's build in a response. The request id
+        # (meshkit.requestid, set for the whole request) lets a client's report be found in the logs.
+        from meshkit.requestid import current
+
+        err = {"message": redact_paths(self.message), "type": self.type, "param": self.param, "code": self.code}
+        rid = current.get()
+        if rid is not None:
+            err["request_id"] = rid
+        return {"error": err}
 
     def response(self) -> JSONResponse:
         from fastapi.responses import JSONResponse

@@ -32,6 +32,7 @@ from .cpu import detect
 from .engine import Engine
 from .engine_process import EngineDied, process_engine_factory
 from .errors import APIError, summarize_exception
+from .metrics import EngineGauges, NoMetrics, ServerMetrics
 from .registry import ModelSpec, default_registry, load_registry
 
 log = logging.getLogger("ov_server.models")
@@ -71,8 +72,9 @@ class ModelState:
 
 class ModelManager:
     def __init__(self, settings: Settings, engine_factory: EngineFactory | None = None,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", metrics: ServerMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics: ServerMetrics = metrics or NoMetrics()
         self._factory = engine_factory
         self._log_level = log_level
         self._lock = threading.Lock()
@@ -149,6 +151,25 @@ class ModelManager:
             return 503, body
         body["status"] = "degraded" if down else "ok"
         return 200, body
+
+    def gauges(self) -> list[EngineGauges]:
+        """Each model's engine-side figures for /metrics (read at scrape time)."""
+        with self._lock:
+            states = sorted(self._models.items())
+        out = []
+        for model_id, st in states:
+            e = st.engine
+            if e is None:
+                out.append(EngineGauges(model_id, loaded=False))
+                continue
+            running, waiting, kv = getattr(e, "stats", (e.active, 0, 0.0))
+            out.append(EngineGauges(model_id, loaded=True, running=running, waiting=waiting, kv_cache_usage=kv))
+        return out
+
+    def served(self, model_id: object) -> str:
+        """`model_id` if it is a configured model, else the metrics' `unknown` (bounded labels)."""
+        with self._lock:
+            return model_id if isinstance(model_id, str) and model_id in self._models else "unknown"
 
     # -- health ------------------------------------------------------------
     @staticmethod
@@ -297,6 +318,7 @@ class ModelManager:
                 return
             st.state, st.error = "restarting", why
             st.retry_at = time.monotonic() + backoff(st.load_deaths)
+            self.metrics.engine_restart(model_id, "load_died")
 
     def _engine_exited(self, engine: Engine, why: str) -> None:
         """From the event loop: an engine ended unexpectedly; plan its restart."""
@@ -308,6 +330,7 @@ class ModelManager:
             st.engine = None
             st.failures = 1 if now - st.served_since > STABLE_S else st.failures + 1
             st.restarts += 1
+            self.metrics.engine_restart(engine.model_id, getattr(engine, "exit_kind", None) or "exit_code")
             st.state, st.error = "restarting", why
             st.retry_at = now + backoff(st.failures)
         self._wake.set()
