@@ -112,3 +112,21 @@ def test_view_rows_and_mesh_down() -> None:
     down = Sweep([_result("ov-server", False)],
                  {"ov-server": Scrape("ov-server", "http://x/metrics", None, "connection refused", 2.0)})
     assert view.mesh_down(view.rows(down, up))
+
+
+def test_table_marks_latency_since_start_and_shows_down_services() -> None:
+    from rich.console import Console
+
+    from homelab.observe import table
+
+    b = {"0.1": 2, "+Inf": 2}
+    sweep = Sweep([_result("ov-server", True), _result("web-fetch", False)],
+                  {"ov-server": Scrape("ov-server", "http://x/metrics",
+                                       parse(ov_text(2, 8, b, waiting=2, kv=0.5)), None, 1.0)})
+    console = Console(record=True, width=200)
+    console.print(table.render(view.rows(sweep), "t"))
+    text = console.export_text()
+    line = next(l for l in text.splitlines() if "jerry-tiny" in l)
+    assert "50 ms*" in line and "50%" in line and " 2 " in line  # p50 since start, KV, queue
+    assert "connection refused" in next(l for l in text.splitlines() if "web-fetch" in l)
+    assert "down" in next(l for l in text.splitlines() if "web-fetch" in l)
