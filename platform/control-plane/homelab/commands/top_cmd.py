@@ -94,7 +94,7 @@ def _once(health: list[probe.Target], metrics: list[collect.MetricsTarget], inte
     if as_json:
         click.echo(json.dumps(view.as_json(rows, window), indent=2))
     else:
-        Console(highlight=False, width=160).print(table.render(rows, "homelab top (one reading)"))
+        _console().print(table.render(rows, "homelab top (one reading)"))
     if view.mesh_down(rows):
         click.echo("the mesh is not running: no service answers (start it with `homelab up`)",
                    err=True)
@@ -110,9 +110,16 @@ def _window(first: collect.Sweep, second: collect.Sweep) -> float | None:
     return max(b - a for a, b in pairs) if pairs else None
 
 
+def _console() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)  # pipes and logs: do not squeeze the table
+    return console
+
+
 def _live(health: list[probe.Target], metrics: list[collect.MetricsTarget], interval: float,
           mesh_name: str) -> int:
-    console = Console(highlight=False)
+    console = _console()
     try:
         previous = collect.sweep(health, metrics)
         if view.mesh_down(view.rows(previous)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -28,35 +30,42 @@ def latency(f: ModelFigures) -> tuple[str, str]:
     return "-", "-"
 
 
-def health_text(row: ServiceRow) -> Text:
+def health_text(row: ServiceRow, extra: str = "") -> Text:
     if row.healthy:
-        return Text("up", style="green")
+        return Text("up" + extra, style="green")
     if row.healthy is None:
         return Text("-" if row.metrics_error is None else "?", style="dim")
     return Text("down" if row.required else "down (opt-in)",
                 style="bold red" if row.required else "yellow")
 
 
-def render(view: list[ServiceRow], title: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
+def render(view: list[ServiceRow], title: str) -> Group:
+    """The table, then one line per problem (errors are long; they would squeeze the figures)."""
+    table = Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAD,
+                  padding=(0, 1), collapse_padding=True, pad_edge=False)
+    widest = {"service": max((len(r.service) for r in view), default=7),
+              "model": max((len(m) for r in view for m in r.models), default=5),
+              "p50": 7, "p99": 7, "health": 6}  # "120 ms*", "down (opt-in)" may be cut
     for col, justify in (("service", "left"), ("model", "left"), ("health", "left"),
                          ("req/s", "right"), ("tok/s", "right"), ("p50", "right"),
-                         ("p99", "right"), ("queue", "right"), ("running", "right"),
-                         ("KV", "right"), ("requests", "right"), ("note", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+                         ("p99", "right"), ("queue", "right"), ("KV", "right"),
+                         ("reqs", "right")):
+        # Every column keeps its header's width at least: names and figures never shrink.
+        table.add_column(col, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=max(len(col), widest.get(col, 0)))
+    notes: list[Text] = []
     for row in view:
-        note = row.health_error or row.metrics_error or ""
-        if row.in_flight is not None:
-            note = f"in flight {row.in_flight:.0f}" + (f"; {note}" if note else "")
-        table.add_row(row.service, "", health_text(row), "", "", "", "", "", "", "", "",
-                      Text(note, style="dim"))
+        note = row.health_error or row.metrics_error
+        if note:
+            notes.append(Text(f"{row.service}: {note}", style="dim"))
+        extra = f" ({row.in_flight:.0f} in flight)" if row.in_flight else ""
+        table.add_row(row.service, "", health_text(row, extra), "", "", "", "", "", "", "")
         for model, f in row.models.items():
             p50, p99 = latency(f)
-            loaded = "" if f.loaded in (None, True) else "not loaded"
+            reqs = f"{f.requests_total:.0f}" + (f" ({f.errors_total:.0f} err)" if f.errors_total else "")
+            if f.loaded is False:
+                reqs += " not loaded"
             table.add_row("", model, "", _num(f.requests_per_s), _num(f.tokens_per_s), p50, p99,
-                          _num(f.waiting, "{:.0f}"), _num(f.running, "{:.0f}"),
-                          _num(None if f.kv_usage is None else f.kv_usage * 100, "{:.0f}%"),
-                          f"{f.requests_total:.0f}" + (f" ({f.errors_total:.0f} err)"
-                                                       if f.errors_total else ""),
-                          Text(loaded, style="yellow"))
-    return table
+                          _num(f.waiting, "{:.0f}"),
+                          _num(None if f.kv_usage is None else f.kv_usage * 100, "{:.0f}%"), reqs)
+    return Group(table, *notes)

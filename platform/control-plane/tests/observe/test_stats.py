@@ -128,5 +128,5 @@ def test_table_marks_latency_since_start_and_shows_down_services() -> None:
     text = console.export_text()
     line = next(l for l in text.splitlines() if "jerry-tiny" in l)
     assert "50 ms*" in line and "50%" in line and " 2 " in line  # p50 since start, KV, queue
-    assert "connection refused" in next(l for l in text.splitlines() if "web-fetch" in l)
     assert "down" in next(l for l in text.splitlines() if "web-fetch" in l)
+    assert "web-fetch: connection refused" in text.splitlines()  # the why, below the table
