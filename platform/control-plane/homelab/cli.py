@@ -39,6 +39,7 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
       homelab port move ov-server   # retire a port, allocate a new one
       homelab up / status / down    # run the mesh on this machine
       homelab restart NAME          # also start / stop NAME
+      homelab top                   # live view: health, req/s, tok/s, latency, queue, KV
       homelab bundle --host gpu-box --out /tmp/gpu-box   # deploy bundle for one host
     """
     ctx.obj = (repo or repo_root()).resolve()
@@ -46,12 +47,13 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
 
 def _register() -> None:
     from homelab.commands import (bundle_cmd, check_cmd, new_cmd, port_cmd, render_cmd, rm_cmd,
-                                  run_cmd, test_cmd)
+                                  run_cmd, test_cmd, top_cmd)
 
     for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd):
         cli.add_command(mod.command)
     for command in run_cmd.COMMANDS:
         cli.add_command(command)
+    cli.add_command(top_cmd.command, name="top")
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ from graphlib import CycleError, TopologicalSorter
 from homelab.load.repo import Service
 
 # Start order within one dependency level: what others call comes up first.
-KIND_ORDER = {"backend": 0, "gateway": 1, "optimizer": 2, "mcp-tool": 3, "client": 4, "interface": 5}
+KIND_ORDER = {"backend": 0, "gateway": 1, "optimizer": 2, "mcp-tool": 3, "client": 4, "interface": 5,
+              "observer": 6}
 
 
 def start_order(services: list[Service]) -> list[Service]:

@@ -9,6 +9,7 @@ PROBES=(
   "open-webui|local|http://127.0.0.1:3000/health|200||optional||3"
   "optillm-proxy|local|http://127.0.0.1:4020/health|200||required||3"
   "ov-server|local|http://127.0.0.1:4010/health|200||required||3"
+  "prometheus|local|http://127.0.0.1:9090/-/ready|200||optional||3"
   "tiny-agents|local|http://127.0.0.1:4030/health|200||optional||3"
   "web-fetch|local|http://127.0.0.1:4040/health|200||required||3"
 )

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_RE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 ENV_RE = r"^[A-Z][A-Z0-9_]*$"
 
-Kind = Literal["gateway", "backend", "optimizer", "client", "mcp-tool", "interface"]
+# observer: scrapes the other services' `metrics` (Prometheus); its scrape config is rendered.
+Kind = Literal["gateway", "backend", "optimizer", "client", "mcp-tool", "interface", "observer"]
 Exposure = Literal["localhost", "lan"]
 ServiceName = Annotated[str, Field(pattern=NAME_RE, max_length=63)]
 EnvName = Annotated[str, Field(pattern=ENV_RE)]
@@ -40,6 +41,15 @@ class Health(Strict):
     required: bool = True
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
     auth_env: EnvName | None = None  # bearer token env var when the path needs a key
+
+
+class Metrics(Strict):
+    """Where the service exports Prometheus metrics (text exposition format)."""
+
+    path: Annotated[str, Field(pattern=r"^/")] = "/metrics"
+    # Bearer token env var when the path needs a key (declared by this service and, under the same
+    # name, by every service of kind observer, which sends it).
+    auth_env: EnvName | None = None
 
 
 class EnvVar(Strict):
@@ -161,6 +171,7 @@ class ServiceSpec(Strict):
     aliases: list[Alias] = []
     mcp: Mcp | None = None
     client: Client | None = None
+    metrics: Metrics | None = None
 
     @field_validator("bind")
     @classmethod
@@ -176,6 +187,8 @@ class ServiceSpec(Strict):
     def _kind_shape(self) -> ServiceSpec:
         if (self.bind is None) != (self.port is None):
             raise ValueError("bind and port go together: set both or neither")
+        if self.metrics is not None and self.port is None:
+            raise ValueError("`metrics` needs a port: a scraper reaches it over HTTP")
         needs = {
             "backend": ("models", bool(self.models)),
             "optimizer": ("aliases", bool(self.aliases)),

@@ -102,6 +102,10 @@ def diagram(repo: Repo) -> str:
         if targets:
             out.append(f"    {' ' if last else '│'}      └─ calls the gateway back with "
                        f"{', '.join(targets)}")
+    for observer in sorted(repo.by_kind("observer"), key=lambda s: s.name):
+        scraped = sorted(s.name for s in repo.services.values() if s.spec.metrics)
+        out.append(f"{_where(observer, gw_host)} scrapes the /metrics of "
+                   f"{', '.join(scraped) or 'no service'}")
     tools = sorted(repo.by_kind("mcp-tool"), key=lambda s: s.name)
     if tools:
         users = sorted(s.name for s in repo.services.values()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from homelab.errors import InputError
 from homelab.load.repo import Repo
-from homelab.render import (docs, env_templates, mcp_registry, router, rules_doc, schema, scripts,
-                            systemd, view)
+from homelab.render import (docs, env_templates, grafana, mcp_registry, prometheus, router,
+                            rules_doc, schema, scripts, systemd, view)
 from homelab.render.header import is_generated
 
 # Folders holding one generated file per service: a file there that render no longer writes was
@@ -41,6 +41,8 @@ def render_all(repo: Repo) -> dict[str, str]:
     if (rules := _current(repo, rules_doc.RULES_DOC)) is not None:  # a mesh without the docs folder
         out[rules_doc.RULES_DOC] = rules_doc.render_rules_doc(rules)
     out.update(schema.render_schemas())
+    out.update(prometheus.render_configs(repo))
+    out.update(grafana.render_dashboards(repo))
     return out
 
 

@@ -187,6 +187,13 @@ _RULES = (
          "a local `config/env.local` exists but leaves a `required` key unset",
          "the gateway would not start",
          "set the key in config/env.local (or delete the file and let `homelab up` write it)"),
+    Rule("HL605", "metrics-key-undeclared",
+         "a `metrics.auth_env` that the service itself does not declare as a secret, or that a "
+         "service of kind observer (Prometheus) does not declare",
+         "the scraper sends that key by name (shared through `.homelab/secrets.env` or the env "
+         "file); undeclared, every scrape of the target gets a 401 and its graphs stay empty",
+         "declare the variable (`secret: true`) under both services' `env:`, then run "
+         f"{RENDER}"),
     Rule("HL701", "uv-project-missing",
          "a service with `run.uv_project` lacking `pyproject.toml` or `uv.lock`",
          "reproducible installs on every host",

@@ -44,9 +44,30 @@ def check(ctx: Context) -> Iterator[Violation]:
         if key and key not in declared:
             yield Violation(svc.source.path, svc.source.line("gateway_auth_env"), "HL601", "undeclared-env",
                             f"gateway_auth_env {key} is not declared in the gateway's env")
+    yield from _metrics_keys(repo)
     if gateway:
         yield from _env_local(ctx, gateway.rel_dir, {v.name for v in gateway.spec.env if v.required})
     yield from _secrets(ctx)
+
+
+def _metrics_keys(repo) -> Iterator[Violation]:  # noqa: ANN001 - Repo
+    """HL605: a metrics key is declared where it is checked and where it is sent from."""
+    observers = repo.by_kind("observer")
+    for svc in sorted(repo.services.values(), key=lambda s: s.name):
+        metrics = svc.spec.metrics
+        if metrics is None or metrics.auth_env is None:
+            continue
+        key, src = metrics.auth_env, svc.source
+        line = src.line("metrics", "auth_env") or src.line("metrics")
+        if not any(v.name == key and v.secret for v in svc.spec.env):
+            yield Violation(src.path, line, "HL605", "metrics-key-undeclared",
+                            f"metrics.auth_env {key} is not a secret env var of {svc.name}")
+        for obs in observers:
+            if not any(v.name == key for v in obs.spec.env):
+                yield Violation(obs.source.path, obs.source.line("env") or obs.source.line("name"),
+                                "HL605", "metrics-key-undeclared",
+                                f"{obs.name} scrapes {svc.name}, whose metrics need {key}, but does "
+                                f"not declare {key}")
 
 
 def _env_local(ctx: Context, gw_dir: str, required: set[str]) -> Iterator[Violation]:
