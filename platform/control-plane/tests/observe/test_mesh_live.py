@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from netns_mesh import CLI, Netns, unavailable
+from meshkit.testing import Netns
+from meshkit.testing import netns_unavailable as unavailable
+from meshkit.testing.netns import HOMELAB_CLI as CLI
 
 from homelab.load.repo import load_repo
 from homelab.observe import exposition, names
