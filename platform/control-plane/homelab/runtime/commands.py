@@ -215,7 +215,7 @@ def _status_row(mesh: lifecycle.Mesh, name: str, program: Any, info: dict[str, A
                                 "workers whose master died): `homelab up` stops leftovers of "
                                 "this mesh and restarts it")
     if result is not None and not result.ok and not problem and live:
-        problem = f"health: {result.error}"
+        problem = f"health: {result.problem}"  # meshkit's sentence, as `health` prints it
     return {
         "service": name,
         "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
