@@ -9,11 +9,12 @@ where it comes from instead of a banner.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 from meshkit.view import FORMAT
 
 from homelab.addresses import base_url, health_url, never_call, reach_address
+from homelab.contract.service import Kind
 from homelab.load.repo import Repo, Service
 from homelab.render.header import COMMAND
 from homelab.render.mcp_registry import registry
@@ -99,8 +100,7 @@ SCHEMA: dict[str, Any] = {
         "gateway": _object({"service": _STR, "url": _STR}),
         "hosts": {"type": "array", "items": _object({"name": _STR, "address": _STR, "role": _STR})},
         "services": {"type": "array", "items": _object({
-            "name": _STR, "kind": {"enum": ["backend", "gateway", "optimizer", "mcp-tool", "client",
-                                            "interface"]},
+            "name": _STR, "kind": {"enum": list(get_args(Kind))},
             "layer": _STR, "host": _STR, "bind": _OPT_STR,
             "port": {"anyOf": [_PORT, {"type": "null"}]}, "exposure": _STR,
             "address": _OPT_STR, "url": _OPT_STR,

@@ -33,7 +33,7 @@ def service_row(mesh: lifecycle.LocalMesh, name: str, program: Program, info: di
                                 "workers whose master died): `homelab up` stops leftovers of "
                                 "this mesh and restarts it")
     if result is not None and not result.ok and not problem and live:
-        problem = f"health: {result.error}"
+        problem = f"health: {result.problem}"  # meshkit's sentence, as `health` prints it
     return {
         "service": name,
         "state": proc.state if proc else ("STOPPED" if info else "NOT RUNNING"),
