@@ -130,7 +130,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     _git(root, "init", "-q")
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "the mesh as the newcomer cloned it")
-    ns = Netns.create("hlflow")
+    ns = Netns.create("hlflow", lan=True)  # as the flow was written: a LAN address beside loopback
     made = Flow(root, ns)
     try:
         yield made
