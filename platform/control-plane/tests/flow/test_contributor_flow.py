@@ -169,6 +169,7 @@ def test_check_live_runs_every_mcp_tool(flow: Flow) -> None:
     assert ok(flow.homelab("check", "--live", timeout=900)) == ""
 
 
+@pytest.mark.timeout(900)  # `up` of nine services, each synced; minutes on a loaded machine
 def test_bring_it_up(flow: Flow) -> None:
     flow.require("scaffold")
     flow.sync(*RUN)
