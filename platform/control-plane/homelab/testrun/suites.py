@@ -7,7 +7,8 @@ from pathlib import Path
 
 from homelab.load.repo import Repo
 
-CONTROL_PLANE_APT = ("iproute2", "shellcheck", "systemd", "curl", "procps", "prometheus")
+CONTROL_PLANE_APT = ("iproute2", "shellcheck", "systemd", "curl", "procps", "prometheus", "util-linux",
+                     "mount")  # the last two: private meshes (unshare, a private /etc)
 # Its slowest parts start real meshes (runtime faults, two hosts, the README end to end).
 CONTROL_PLANE_TIMEOUT_S = 2400
 # meshkit, the shared library: its test helpers' own tests start namespaces (iproute2) and
