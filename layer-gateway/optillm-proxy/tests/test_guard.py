@@ -22,7 +22,8 @@ def post(run: ServerProcess, model: str, **extra) -> requests.Response:
 
 def _error(resp: requests.Response) -> dict:
     err = resp.json()["error"]
-    assert set(err) == {"message", "type", "param", "code"}, err
+    assert set(err) == {"message", "type", "param", "code", "request_id"}, err
+    assert err["request_id"] and err["request_id"] == resp.headers.get("x-request-id"), err
     assert resp.headers.get("x-should-retry") == "false"
     return err
 
