@@ -19,7 +19,7 @@ from rich.live import Live
 from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import Repo, load_repo
-from homelab.observe import collect, table, view
+from homelab.observe import collect, rows as top_rows, table
 from homelab.runtime import probe
 
 
@@ -86,16 +86,16 @@ def _once(health: list[probe.Target], metrics: list[collect.MetricsTarget], inte
           as_json: bool) -> int:
     first = collect.sweep(health, metrics)
     second = first
-    if not view.mesh_down(view.rows(first)):  # a second sweep only when there is a mesh to read
+    if not top_rows.mesh_down(top_rows.rows(first)):  # a second sweep only when there is a mesh to read
         time.sleep(interval)
         second = collect.sweep(health, metrics)
-    rows = view.rows(second, None if second is first else first)
+    rows = top_rows.rows(second, None if second is first else first)
     window = _window(first, second)
     if as_json:
-        click.echo(json.dumps(view.as_json(rows, window), indent=2))
+        click.echo(json.dumps(top_rows.as_json(rows, window), indent=2))
     else:
         _console().print(table.render(rows, "homelab top (one reading)"))
-    if view.mesh_down(rows):
+    if top_rows.mesh_down(rows):
         click.echo("the mesh is not running: no service answers (start it with `homelab up`)",
                    err=True)
         return 1
@@ -122,18 +122,18 @@ def _live(health: list[probe.Target], metrics: list[collect.MetricsTarget], inte
     console = _console()
     try:
         previous = collect.sweep(health, metrics)
-        if view.mesh_down(view.rows(previous)):
+        if top_rows.mesh_down(top_rows.rows(previous)):
             console.print("the mesh is not running: no service answers (start it with "
                           "`homelab up`)")
             return 1
-        with Live(table.render(view.rows(previous), f"{mesh_name}: first reading"),
+        with Live(table.render(top_rows.rows(previous), f"{mesh_name}: first reading"),
                   console=console, auto_refresh=False) as live:
             while True:
                 # Refresh on a fixed beat: the sweep's own time is taken out of the wait.
                 time.sleep(max(0.0, interval - (time.monotonic() - _started(previous))))
                 current = collect.sweep(health, metrics)
-                rows = view.rows(current, previous)
-                if view.mesh_down(rows):
+                rows = top_rows.rows(current, previous)
+                if top_rows.mesh_down(rows):
                     live.stop()
                     console.print(f"the mesh went down at {time.strftime('%H:%M:%S')}: no "
                                   "service answers any more; stopped watching")

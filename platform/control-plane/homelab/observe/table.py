@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from homelab.observe.stats import ModelFigures
-from homelab.observe.view import ServiceRow
+from homelab.observe.rows import ServiceRow
 
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:

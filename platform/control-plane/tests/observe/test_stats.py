@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from homelab.observe import names, stats, view
+from homelab.observe import names, rows as top_rows, stats
 from homelab.observe.collect import Scrape, Sweep
 from homelab.observe.exposition import ExpositionError, parse
 from homelab.runtime.probe import Result
@@ -104,14 +104,14 @@ def test_view_rows_and_mesh_down() -> None:
     b = {"0.1": 1, "+Inf": 1}
     up = Sweep([_result("ov-server", True), _result("web-fetch", False)],
                {"ov-server": Scrape("ov-server", "http://x/metrics", parse(ov_text(1, 8, b)), None, 1.0)})
-    rows = view.rows(up)
+    rows = top_rows.rows(up)
     assert [(r.service, r.healthy) for r in rows] == [("ov-server", True), ("web-fetch", False)]
     assert list(rows[0].models) == ["jerry-tiny"]
-    assert view.as_json(rows, None)["down"] == ["web-fetch"]
-    assert not view.mesh_down(rows)
+    assert top_rows.as_json(rows, None)["down"] == ["web-fetch"]
+    assert not top_rows.mesh_down(rows)
     down = Sweep([_result("ov-server", False)],
                  {"ov-server": Scrape("ov-server", "http://x/metrics", None, "connection refused", 2.0)})
-    assert view.mesh_down(view.rows(down, up))
+    assert top_rows.mesh_down(top_rows.rows(down, up))
 
 
 def test_table_marks_latency_since_start_and_shows_down_services() -> None:
@@ -124,7 +124,7 @@ def test_table_marks_latency_since_start_and_shows_down_services() -> None:
                   {"ov-server": Scrape("ov-server", "http://x/metrics",
                                        parse(ov_text(2, 8, b, waiting=2, kv=0.5)), None, 1.0)})
     console = Console(record=True, width=200)
-    console.print(table.render(view.rows(sweep), "t"))
+    console.print(table.render(top_rows.rows(sweep), "t"))
     text = console.export_text()
     line = next(l for l in text.splitlines() if "jerry-tiny" in l)
     assert "50 ms*" in line and "50%" in line and " 2 " in line  # p50 since start, KV, queue
