@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+from meshkit.probe import WORDS
 
 from homelab.addresses import base_url
 from homelab.load.repo import Repo
@@ -69,7 +70,7 @@ async def _scrape(client: httpx.AsyncClient, target: MetricsTarget, timeout_s: f
     except TimeoutError:
         error = "timed out"
     except httpx.HTTPError as exc:
-        error = probe._describe(exc)  # noqa: SLF001 - the same wording as `homelab health`
+        error = _describe(exc, target.url)
     except ExpositionError as exc:
         error = str(exc)
     except OSError as exc:
@@ -77,20 +78,31 @@ async def _scrape(client: httpx.AsyncClient, target: MetricsTarget, timeout_s: f
     return Scrape(target.service, target.url, None, error, time.monotonic())
 
 
+def _describe(exc: httpx.HTTPError, url: str) -> str:
+    """A failed scrape in meshkit.probe's words (what `homelab health` prints for the same cause)."""
+    where = httpx.URL(url).netloc.decode() or url
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return WORDS["refused"].format(where=where)
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.ConnectError):
+        return WORDS["unreachable"].format(where=where, why=exc)
+    return WORDS["protocol"].format(where=where, why=type(exc).__name__)
+
+
 async def _sweep(health: list[probe.Target], metrics: list[MetricsTarget],
                  timeout_s: float) -> Sweep:
-    limits = httpx.Limits(max_connections=len(health) + len(metrics) + 10,
-                          max_keepalive_connections=0)
+    limits = httpx.Limits(max_connections=len(metrics) + 10, max_keepalive_connections=0)
     # Mesh URLs are plain http: load the CA bundle only when some target really is https.
-    verify = any(t.url.startswith("https:") for t in [*health, *metrics])
+    verify = any(t.url.startswith("https:") for t in metrics)
     async with httpx.AsyncClient(trust_env=False, limits=limits, follow_redirects=False,
                                  verify=verify) as client:
-        results = await asyncio.gather(
-            *(probe.probe_one(client, t) for t in health),
+        # The health probes are meshkit's (blocking, one thread each): beside the scrapes.
+        probes, *scraped = await asyncio.gather(
+            asyncio.to_thread(probe.probe_all, health),
             *(_scrape(client, t, timeout_s) for t in metrics))
-    probes = [r for r in results if isinstance(r, probe.Result)]
-    scrapes = {r.service: r for r in results if isinstance(r, Scrape)}
-    return Sweep(probes, scrapes)
+    return Sweep(probes, {r.service: r for r in scraped})
 
 
 def sweep(health: list[probe.Target], metrics: list[MetricsTarget], timeout_s: float = 2.0) -> Sweep:

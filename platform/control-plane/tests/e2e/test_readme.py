@@ -41,6 +41,7 @@ EXPECTED_STATE = (
     "!! .homelab/models/*",
     "!! .homelab/run/supervisord.conf",
     "!! .homelab/run/up.lock",
+    "!! .homelab/litellm-orch/metrics/*.db",  # the gateway workers' counters (emptied at its start)
     "!! layer-gateway/litellm-orch/config/env.local",
     "!! .venv/",
     "!! */.venv/",

@@ -71,9 +71,11 @@ class Flow:
         return self.ns.homelab(self.root, *args, timeout=timeout)
 
     def in_env(self, project: str, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """A command in a service's own uv environment, inside the namespace."""
+        """A command in a service's own uv environment, inside the namespace, with the mesh view
+        set as its SERVICE_SPEC says to by hand (`homelab up` sets it for supervised services)."""
+        env = {**self.env(), "HOMELAB_MESH_VIEW": str(self.root / "mesh/view.json")}
         return self.ns.run(["uv", "run", "--frozen", "--quiet", "--project", str(self.root / project),
-                            *cmd], cwd=self.root, env=self.env(), timeout=timeout)
+                            *cmd], cwd=self.root, env=env, timeout=timeout)
 
     def chat(self, model: str, prompt: str = "hello") -> dict:
         out = self.in_env("layer-gateway/litellm-orch", "python", str(CLIENTS / "openai_chat.py"),
