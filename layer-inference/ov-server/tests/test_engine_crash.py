@@ -83,7 +83,7 @@ def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(serving):
     pid = model(s, "jerry-copy")["pid"]
     restarts = model(s, "jerry-copy")["restarts"]
     events: list[dict | str] = []
-    with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=60,
+    with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=60, headers={"x-request-id": "crash-1"},
                       json={"model": "jerry-copy", "messages": HELLO, "stream": True, **LONG}) as r:
         assert r.status_code == 200
         for line in r.iter_lines():
@@ -96,7 +96,8 @@ def test_engine_killed_mid_stream_ends_the_stream_with_the_cause(serving):
     errors = [e["error"] for e in events if isinstance(e, dict) and "error" in e]
     assert errors == [{"message": "engine for jerry-copy died: SIGKILL (signal 9); killed from outside, "
                                   "e.g. by the out-of-memory killer",
-                       "type": "server_error", "param": "model", "code": "model_unavailable"}]
+                       "type": "server_error", "param": "model", "code": "model_unavailable",
+                       "request_id": "crash-1"}]
     assert events[-1] == "[DONE]"  # the stream ends properly: no reset, no hang
     assert answers(s, "jerry-tiny") and answers(s, "jerry-chat")  # the other models never stopped
     h = s.health()
