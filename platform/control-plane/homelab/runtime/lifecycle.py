@@ -360,7 +360,7 @@ def _reclaim(mesh: LocalMesh, sup: Supervisor, program: Program, wrong: ownershi
     _terminate(strangers)
     console.print(f"  {program.name}: {wrong.problem}: leftovers of an earlier start (pid "
                   f"{', '.join(map(str, sorted(strangers)))}); stopped them, restarting "
-                  f"{program.name}", markup=False, highlight=False)
+                  f"{program.name}", markup=False, highlight=False, soft_wrap=True)  # one greppable line
     sup.stop(program.name)
     return True
 
