@@ -42,22 +42,7 @@ def _listening_inodes(port: int) -> set[str]:
 
 def listener_pids(port: int) -> set[int]:
     """Pids with a socket listening on `port` (only processes we may inspect)."""
-    inodes = _listening_inodes(port)
-    pids: set[int] = set()
-    if not inodes:
-        return pids
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    pids.add(int(proc.name))
-                    break
-        except OSError:
-            continue
-    return pids
+    return set().union(*socket_owners(_listening_inodes(port)).values())
 
 
 def parent_pid(pid: int) -> int | None:
