@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 
@@ -69,10 +70,20 @@ class ScriptedHandle:
         self.cancelled = True
 
 
+class BrokenHandle(ScriptedHandle):
+    """Refuses every read, cancelled or not (a sequence whose reading fails)."""
+
+    def read(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("scripted read failure")
+
+
 class ScriptedPipe:
-    """add_request -> a ScriptedHandle of max_new_tokens tokens; rid 1 refuses reads once cancelled."""
+    """add_request -> a ScriptedHandle of max_new_tokens tokens; rid 1 refuses reads once
+    cancelled, rid 9 refuses every read."""
 
     def add_request(self, rid, tensor, config):  # type: ignore[no-untyped-def]
+        if rid == 9:
+            return BrokenHandle(config.max_new_tokens)
         return ScriptedHandle(config.max_new_tokens, refuse_after_cancel=rid == 1)
 
     def step(self) -> None:
@@ -112,18 +123,34 @@ def finishes(msgs: list) -> dict[int, str]:
 
 def test_loop_survives_a_handle_that_refuses_reads() -> None:
     parent = Parent(Worker(ScriptedPipe(), None, "scripted"))
-    parent.chan.send(("add", 1, [1, 2], SamplingParams(max_new_tokens=10_000)))
-    parent.chan.send(("add", 2, [1, 2], SamplingParams(max_new_tokens=10_000)))
+    parent.chan.send(("add", 1, [1, 2], SamplingParams(max_new_tokens=10_000), "req-one"))
+    parent.chan.send(("add", 2, [1, 2], SamplingParams(max_new_tokens=10_000), None))
     parent.until(lambda m: m[0] == "admitted" and 2 in m[1] or m[0] == "step")
     parent.chan.send(("cancel", 1))  # the client went away: the next read of 1 raises
     seen = parent.until(lambda m: 1 in finishes([m]))
     assert finishes(seen)[1] == "cancelled"
-    parent.chan.send(("add", 3, [1], SamplingParams(max_new_tokens=5)))  # still served afterwards
+    parent.chan.send(("add", 3, [1], SamplingParams(max_new_tokens=5), None))  # still served afterwards
     seen = parent.until(lambda m: 3 in finishes([m]))
     assert finishes(seen)[3] == "length"
     assert sum(len(ids) for m in seen if m[0] == "step" for rid, ids, _, _ in m[1] if rid == 3) == 5
     assert 2 not in finishes(seen)  # the other request kept running throughout
     assert parent.close() == 0  # the HTTP process gone (EOF): the loop ends cleanly
+
+
+def test_a_failed_sequence_is_logged_under_the_meshs_request_id(caplog) -> None:  # type: ignore[no-untyped-def]
+    """The engine process's line about one request names the request id the HTTP process got,
+    so `homelab logs --request ID` finds it; that request ends with an error, the others go on."""
+    parent = Parent(Worker(ScriptedPipe(), None, "scripted"))
+    with caplog.at_level(logging.ERROR, logger="ov_server.engine"):
+        parent.chan.send(("add", 2, [1], SamplingParams(max_new_tokens=3), "req-fine"))
+        parent.chan.send(("add", 9, [1], SamplingParams(max_new_tokens=3), "req-boom"))
+        seen = parent.until(lambda m: 9 in finishes([m]))
+        if 2 not in finishes(seen):
+            seen += parent.until(lambda m: 2 in finishes([m]))
+    assert finishes(seen)[9] == "error" and finishes(seen)[2] == "length"
+    failed = [r for r in caplog.records if "reading a sequence failed" in r.getMessage()]
+    assert [r.rid for r in failed] == ["rid=req-boom"]
+    assert parent.close() == 0
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +195,7 @@ def test_a_failed_step_ends_the_loop_with_fatal(tiny) -> None:
     500s for every client), in other runs it recovers. So the loop never trusts it: it reports
     `fatal` (the reason, without build paths) and exits, and the HTTP side rebuilds the engine."""
     parent = Parent(Worker(real_pipe(tiny), None, "tiny"))
-    parent.chan.send(("add", 1, [1, 2, 3], structured({"type": "wat"})))
+    parent.chan.send(("add", 1, [1, 2, 3], structured({"type": "wat"}), None))
     seen = parent.until(lambda m: m[0] == "fatal")
     assert seen[-1][1] == 'a generation step failed: Unsupported type "wat"'
     parent.thread.join(30)

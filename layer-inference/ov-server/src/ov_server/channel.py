@@ -8,7 +8,7 @@ Both ends are our own processes from the same installation, so pickle is safe he
 fastest encoder of the candidates for these small tuples of ints.
 
 Messages (tuples, first item the kind):
-  parent -> engine: ("add", rid, prompt_ids, SamplingParams) | ("cancel", rid) | ("stop",)
+  parent -> engine: ("add", rid, prompt_ids, SamplingParams, request id or None) | ("cancel", rid) | ("stop",)
   engine -> parent: ("ready", info) | ("load_error", message)
                     | ("admitted", [rid, ...], [(rid, status, message, grammar), ...])  # accepted / refused adds
                     | ("step", [(rid, new_ids, finish_reason_or_None), ...]) | ("fatal", message)

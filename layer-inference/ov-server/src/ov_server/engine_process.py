@@ -29,6 +29,8 @@ from collections.abc import Sequence as Seq
 from pathlib import Path
 from typing import Any
 
+from meshkit import requestid
+
 from .channel import BlockingChannel, FrameReader, encode
 from .engine import EngineRejected, EngineUnavailable, Finish, Notify, SamplingParams, Sequence, Tokens
 from .model_files import resolve_model_path
@@ -231,7 +233,7 @@ class ProcessEngine:
         fut.add_done_callback(_retrieve)
         seq.admitted = fut
         self._seqs[rid] = seq
-        self._send(("add", rid, prompt_ids, params))
+        self._send(("add", rid, prompt_ids, params, requestid.current.get()))
         return seq
 
     def _send(self, msg: tuple) -> None:

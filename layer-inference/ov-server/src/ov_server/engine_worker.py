@@ -24,6 +24,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from meshkit import requestid
+
 import ov_server  # noqa: F401  (blocks OpenVINO telemetry before openvino is imported)
 
 from .channel import BlockingChannel
@@ -171,6 +173,7 @@ class Worker:
         self.grammar = grammar
         self.model_id = model_id
         self.running: dict[int, Any] = {}  # rid -> GenerationHandle
+        self.request_ids: dict[int, str | None] = {}  # rid -> the mesh's request id, for log lines
         self.cancelled: set[int] = set()
         self.stopping = False
         self._stats_at = 0.0  # monotonic time of the last stats frame
@@ -230,14 +233,20 @@ class Worker:
                 if rid in self.cancelled:
                     ids, reason, message = [], "cancelled", ""
                 else:
-                    log.exception("model %s: reading a sequence failed", self.model_id)
+                    log.exception("model %s: reading a sequence failed", self.model_id,
+                                  extra=self._rid(rid))
                     ids, reason, message = [], "error", f"generation failed: {summarize_exception(exc)}"
             if reason is not None:
                 del self.running[rid]
                 self.cancelled.discard(rid)
+                self.request_ids.pop(rid, None)
             if ids or reason is not None:
                 updates.append((rid, ids, reason, message))
         return updates
+
+    def _rid(self, rid: int) -> dict[str, str]:
+        """`extra` for a log line about one request: the id the HTTP side logs it under."""
+        return {"rid": requestid.log_field(self.request_ids.get(rid))}
 
     def _advance(self, rid: int, h: Any) -> tuple[list[int], str | None, str]:
         reasons = self._g.GenerationFinishReason
@@ -267,8 +276,12 @@ class Worker:
         """Apply one command; for an add, (rid, refusal or None)."""
         kind = msg[0]
         if kind == "add":
-            _, rid, prompt_ids, params = msg
-            return rid, self.add(rid, prompt_ids, params)
+            _, rid, prompt_ids, params, request_id = msg
+            self.request_ids[rid] = request_id
+            refusal = self.add(rid, prompt_ids, params)
+            if refusal is not None:
+                self.request_ids.pop(rid, None)
+            return rid, refusal
         if kind == "cancel":
             self.cancel(msg[1])
         elif kind == "stop":
@@ -308,7 +321,9 @@ class Worker:
                 self.pipe.step()
             except Exception as exc:
                 message = f"a generation step failed: {summarize_exception(exc)}"
-                log.error("model %s: %s; the pipeline cannot be trusted any more, exiting", self.model_id, message)
+                in_flight = ", ".join(requestid.log_field(self.request_ids.get(r)) for r in self.running)
+                log.error("model %s: %s; the pipeline cannot be trusted any more, exiting (in flight: %s)",
+                          self.model_id, message, in_flight)
                 chan.send(("fatal", message))
                 return EXIT_PIPELINE_BROKEN
             updates = self.collect()
@@ -341,8 +356,9 @@ def _main(argv: list[str]) -> int:
         cfg = chan.recv()
     except EOFError:
         return 0
-    logging.basicConfig(level=cfg.get("log_level", "INFO"),
-                        format=f"%(asctime)s %(levelname)s %(name)s[{cfg['model_id']} pid {os.getpid()}]: %(message)s")
+    # Same `[rid=ID]` field as the HTTP process's lines, so `homelab logs --request ID` finds ours.
+    requestid.install(f"%(asctime)s %(levelname)s %(name)s[{cfg['model_id']} pid {os.getpid()}] [%(rid)s] %(message)s",
+                      level=cfg.get("log_level", "INFO"))
     model_id = cfg["model_id"]
     try:
         spec = ModelSpec.model_validate(cfg["spec"])

@@ -15,10 +15,15 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _rate(value: float | None) -> str:
+    # Whole numbers from 100 up: "1234" fits a 5-wide column, "1234.5" would be cut.
+    return _num(value, "{:.0f}" if value is not None and value >= 100 else "{:.1f}")
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+    return f"{value * 1000:.0f}ms" if value < 10 else f"{value:.1f}s"
 
 
 def latency(f: ModelFigures) -> tuple[str, str]:
@@ -30,42 +35,47 @@ def latency(f: ModelFigures) -> tuple[str, str]:
     return "-", "-"
 
 
-def health_text(row: ServiceRow, extra: str = "") -> Text:
+def health_text(row: ServiceRow) -> Text:
     if row.healthy:
-        return Text("up" + extra, style="green")
+        return Text("up", style="green")
     if row.healthy is None:
         return Text("-" if row.metrics_error is None else "?", style="dim")
-    return Text("down" if row.required else "down (opt-in)",
-                style="bold red" if row.required else "yellow")
+    # An opt-in service that is not running is "off", not a fault.
+    return Text("down", style="bold red") if row.required else Text("off", style="yellow")
+
+
+# Column, justify, minimum width. Figures keep their width so that, in a narrow terminal, only a
+# long name is cut (with an ellipsis), never a number. Fits 80 columns with the mesh's names.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("name", "left", 0), ("health", "left", 6), ("req/s", "right", 5), ("tok/s", "right", 5),
+    ("p50", "right", 6), ("p99", "right", 6), ("run", "right", 3), ("wait", "right", 4),
+    ("KV", "right", 4), ("reqs", "right", 5), ("err", "right", 3),
+)
+MODEL_INDENT = " "
 
 
 def render(view: list[ServiceRow], title: str) -> Group:
-    """The table, then one line per problem (errors are long; they would squeeze the figures)."""
+    """The table (a service row, then one indented row per model), then one line per problem
+    (errors are long; they would squeeze the figures)."""
     table = Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAD,
-                  padding=(0, 1), collapse_padding=True, pad_edge=False)
-    widest = {"service": max((len(r.service) for r in view), default=7),
-              "model": max((len(m) for r in view for m in r.models), default=5),
-              "p50": 7, "p99": 7, "health": 6}  # "120 ms*", "down (opt-in)" may be cut
-    for col, justify in (("service", "left"), ("model", "left"), ("health", "left"),
-                         ("req/s", "right"), ("tok/s", "right"), ("p50", "right"),
-                         ("p99", "right"), ("queue", "right"), ("KV", "right"),
-                         ("reqs", "right")):
-        # Every column keeps its header's width at least: names and figures never shrink.
+                  padding=0, show_edge=False)
+    for col, justify, width in COLUMNS:
         table.add_column(col, justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                         min_width=max(len(col), widest.get(col, 0)))
+                         min_width=width or None, overflow="ellipsis")
     notes: list[Text] = []
     for row in view:
         note = row.health_error or row.metrics_error
         if note:
             notes.append(Text(f"{row.service}: {note}", style="dim"))
-        extra = f" ({row.in_flight:.0f} in flight)" if row.in_flight else ""
-        table.add_row(row.service, "", health_text(row, extra), "", "", "", "", "", "", "")
+        # The gateway's requests in flight go in the "run" column of its own row.
+        table.add_row(Text(row.service, style="bold"), health_text(row), "", "", "", "",
+                      _num(row.in_flight, "{:.0f}") if row.in_flight is not None else "",
+                      "", "", "", "")
         for model, f in row.models.items():
             p50, p99 = latency(f)
-            reqs = f"{f.requests_total:.0f}" + (f" ({f.errors_total:.0f} err)" if f.errors_total else "")
-            if f.loaded is False:
-                reqs += " not loaded"
-            table.add_row("", model, "", _num(f.requests_per_s), _num(f.tokens_per_s), p50, p99,
-                          _num(f.waiting, "{:.0f}"),
-                          _num(None if f.kv_usage is None else f.kv_usage * 100, "{:.0f}%"), reqs)
+            state = Text("unload", style="yellow") if f.loaded is False else Text("")
+            table.add_row(MODEL_INDENT + model, state, _rate(f.requests_per_s), _rate(f.tokens_per_s),
+                          p50, p99, _num(f.running, "{:.0f}"), _num(f.waiting, "{:.0f}"),
+                          _num(None if f.kv_usage is None else f.kv_usage * 100, "{:.0f}%"),
+                          f"{f.requests_total:.0f}", f"{f.errors_total:.0f}")
     return Group(table, *notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ from homelab.observe import names, rows as top_rows, stats
 from homelab.observe.collect import Scrape, Sweep
 from homelab.observe.exposition import ExpositionError, parse
 from homelab.runtime.probe import Result
+
+REAL_REPO = Path(__file__).resolve().parents[4]
 
 INF = math.inf
 
@@ -127,6 +130,42 @@ def test_table_marks_latency_since_start_and_shows_down_services() -> None:
     console.print(table.render(top_rows.rows(sweep), "t"))
     text = console.export_text()
     line = next(l for l in text.splitlines() if "jerry-tiny" in l)
-    assert "50 ms*" in line and "50%" in line and " 2 " in line  # p50 since start, KV, queue
+    assert "50ms*" in line and "50%" in line and " 2 " in line  # p50 since start, KV, queue
     assert "down" in next(l for l in text.splitlines() if "web-fetch" in l)
     assert "web-fetch: connection refused" in text.splitlines()  # the why, below the table
+
+
+def test_table_fits_80_columns_with_the_meshs_own_names() -> None:
+    """Every service and model name of this repository's mesh, with wide figures, in an 80-column
+    terminal: no column is dropped and no figure is cut (rich drops or ellipsizes what does not fit)."""
+    from rich.console import Console
+
+    from meshkit.view import load_view
+
+    from homelab.observe import table
+    from homelab.observe.rows import ServiceRow
+    from homelab.observe.stats import ModelFigures
+
+    mesh = load_view(REAL_REPO / "mesh" / "view.json")
+    public = {r.name: r.service for r in mesh.routes}
+    wide = ModelFigures(requests_total=99999, errors_total=999, requests_per_s=99.9, tokens_per_s=9999,
+                        p50_s=0.999, p99_s=99.9, running=99, waiting=999, kv_usage=1.0, loaded=False)
+    # The gateway row lists every public name (its metrics do), a backend its own models.
+    models = {s.name: [n for n, owner in public.items()
+                       if s.name == mesh.gateway_service or owner == s.name] for s in mesh.services.values()}
+    view = [ServiceRow(s.name, "local", False, True, None, "http://x/metrics", None, 99,
+                       {m: wide for m in models[s.name]}) for s in mesh.services.values()]
+    assert max(len(m) for ms in models.values() for m in ms) >= len("jerry-tiny-moa")
+    console = Console(record=True, width=80)
+    console.print(table.render(view, "homelab top"))
+    lines = console.export_text().splitlines()
+    header = next(line for line in lines if line.startswith("name"))
+    assert header.split() == [c for c, _, _ in table.COLUMNS]
+    text = "\n".join(lines)
+    assert "…" not in text
+    for s in mesh.services.values():
+        assert any(line.startswith(s.name + " ") for line in lines), s.name
+        for m in models[s.name]:
+            row = next(line for line in lines if line.startswith(table.MODEL_INDENT + m + " "))
+            assert row.split()[1:] == ["unload", "99.9", "9999", "999ms", "99.9s", "99", "999",
+                                       "100%", "99999", "999"], row

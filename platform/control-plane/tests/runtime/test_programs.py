@@ -29,6 +29,10 @@ def test_real_mesh_start_order_backends_gateway_optimizer_tools() -> None:
     assert at("optillm-proxy") < at("web-fetch") < at("tiny-agents")
     assert "open-webui" not in order  # opt-in
     assert names(select(repo, "local", with_=("open-webui",)))[-1] == "open-webui"
+    assert "prometheus" not in order  # opt-in
+    with_prom = names(select(repo, "local", with_=("prometheus",)))
+    # `up --with prometheus`: the default mesh plus Prometheus, started after what it scrapes.
+    assert with_prom == order + ["prometheus"]
 
 
 def test_only_and_with(tmp_path: Path) -> None:
