@@ -67,9 +67,21 @@ def prepare_dir() -> str:
         for stale in path.glob("*.db"):
             stale.unlink(missing_ok=True)
     else:
-        path = Path(tempfile.mkdtemp(prefix="litellm-orch-metrics-"))
+        _remove_orphans(Path(tempfile.gettempdir()))
+        path = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return str(path)
+
+
+TEMP_PREFIX = "litellm-orch-metrics-"
+
+
+def _remove_orphans(tmp: Path) -> None:
+    """Folders of launchers that died without cleaning up (SIGKILL): their pid is in the name."""
+    for folder in tmp.glob(TEMP_PREFIX + "*-*"):
+        pid = folder.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_dir(path: str) -> None:
