@@ -26,6 +26,11 @@ metrics (the default) and one with `OV_SERVER_METRICS=0`, measured in alternatin
 on, ...; medians): streamed tokens/s at concurrency 1 and 8, and short requests/s at concurrency 8
 (per-request costs dominate there), each printed with its on/off ratio (target: ~1.0, i.e. within
 the run's noise), while a scraper reads /metrics of the "on" server every 0.5 s.
+
+`--detokenizer`: the same alternating A/B for how streams are detokenized: the vocabulary table
+(the default, `OV_SERVER_DETOKENIZER=auto`) against the tokenizer model (`model`), on jerry-tiny
+(`--tokens`) and the real jerry-chat (`--large-tokens`): tokens/s at concurrency 1 and 8 and time
+to first token (target: A/B > 1 at c1, where the HTTP process's per-token cost shows).
 """
 
 from __future__ import annotations
@@ -209,9 +214,11 @@ def main() -> int:
     ap.add_argument("--large-tokens", type=int, default=128, help="completion tokens per request (larger model)")
     ap.add_argument("--large-requests", type=int, default=4, help="requests per client (larger model)")
     ap.add_argument("--metrics", action="store_true", help="measure metrics on vs off instead (see above)")
+    ap.add_argument("--detokenizer", action="store_true",
+                    help="measure the vocabulary-table detokenizer vs the tokenizer model instead (see above)")
     args = ap.parse_args()
-    if args.metrics:
-        return bench_metrics(args)
+    if args.metrics or args.detokenizer:
+        return bench_ab(args, "metrics" if args.metrics else "detokenizer")
     if args.hidden and (args.hidden % DEFAULT_SHAPE.heads or args.hidden < 16 or args.layers < 1):
         ap.error(f"--hidden must be a multiple of {DEFAULT_SHAPE.heads} (>= 16) and --layers >= 1")
 
@@ -281,46 +288,65 @@ async def _short_requests_per_s(base: str, conc: int, per_client: int) -> float:
         return conc * per_client / (time.perf_counter() - t0)
 
 
-def _round(base: str, scrape: bool, args: argparse.Namespace) -> dict[str, float]:
+def _round(base: str, scrape: bool, args: argparse.Namespace, models: tuple[str, ...]) -> dict[str, float]:
     async def run() -> dict[str, float]:
         stop = asyncio.Event()
         scraper = asyncio.create_task(_scrape_while(base, stop)) if scrape else None
+        out: dict[str, float] = {}
         try:
-            c1 = (await run_concurrency(base, "jerry-tiny", 1, args.requests, args.tokens))[0]
-            c8 = (await run_concurrency(base, "jerry-tiny", 8, args.requests, args.tokens))[0]
-            rps = await _short_requests_per_s(base, 8, 4 * args.requests)
+            for model in models:
+                tokens = args.tokens if model == "jerry-tiny" else args.large_tokens
+                c1, ttfts = await run_concurrency(base, model, 1, args.requests, tokens)
+                out[f"{model} c1"] = c1
+                out[f"{model} ttft"] = statistics.median(ttfts) * 1000
+                out[f"{model} c8"] = (await run_concurrency(base, model, 8, args.requests, tokens))[0]
+            if models == ("jerry-tiny",):
+                out["jerry-tiny rps"] = await _short_requests_per_s(base, 8, 4 * args.requests)
         finally:
             stop.set()
             if scraper is not None:
                 await scraper
-        return {"c1": c1, "c8": c8, "rps": rps}
+        return out
 
     return asyncio.run(run())
 
 
-def bench_metrics(args: argparse.Namespace) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="ov-bench-metrics-"))
+# What an A/B run compares: (label of A, label of B, B's env lines, models, does A get scraped).
+AB = {
+    "metrics": ("metrics on", "off", {"OV_SERVER_METRICS": "0"}, ("jerry-tiny",), True),
+    "detokenizer": ("vocab table", "model", {"OV_SERVER_DETOKENIZER": "model"}, ("jerry-tiny", "jerry-chat"), False),
+}
+LABELS = {"c1": "streamed tokens/s, concurrency 1", "ttft": "time to first token p50, c1 (ms)",
+          "c8": "streamed tokens/s, concurrency 8", "rps": "4-token requests/s, concurrency 8"}
+
+
+def bench_ab(args: argparse.Namespace, which: str) -> int:
+    """Two servers that differ in one setting, measured in alternating rounds (A, B, A, ...)."""
+    label_a, label_b, env_b, models, scrape_a = AB[which]
+    tmp = Path(tempfile.mkdtemp(prefix=f"ov-bench-{which}-"))
     load_before = os.getloadavg()[0]
-    on = start_server(tmp / "on")
-    off = start_server(tmp / "off", {"OV_SERVER_METRICS": "0"})
+    default = models != ("jerry-tiny",)  # jerry-chat is only in the default registry
+    a = start_server(tmp / "a", default_models=default)
+    b = start_server(tmp / "b", env_b, default_models=default)
     try:
-        assert httpx.get(off.base + "/metrics").status_code == 404  # really off
-        rounds: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+        if which == "metrics":
+            assert httpx.get(b.base + "/metrics").status_code == 404  # really off
+        rounds: dict[str, list[dict[str, float]]] = {"a": [], "b": []}
         for _ in range(args.rounds):
-            rounds["on"].append(_round(on.base, True, args))
-            rounds["off"].append(_round(off.base, False, args))
+            rounds["a"].append(_round(a.base, scrape_a, args, models))
+            rounds["b"].append(_round(b.base, False, args, models))
     finally:
-        stop_server(on)
-        stop_server(off)
+        stop_server(a)
+        stop_server(b)
         shutil.rmtree(tmp, ignore_errors=True)
-    med = {side: {k: statistics.median(r[k] for r in rs) for k in ("c1", "c8", "rps")} for side, rs in rounds.items()}
+    med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rounds.items()}
     print(f"{os.cpu_count()} CPUs, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
-          f"{args.rounds} alternating rounds, medians; jerry-tiny, {args.tokens} tokens/stream")
-    labels = {"c1": "streamed tokens/s, concurrency 1", "c8": "streamed tokens/s, concurrency 8",
-              "rps": "4-token requests/s, concurrency 8"}
-    for key, label in labels.items():
-        print(f"{label:36}: metrics on {med['on'][key]:8.1f}   off {med['off'][key]:8.1f}   "
-              f"on/off {med['on'][key] / med['off'][key]:5.2f}   (target ~1.0)")
+          f"{args.rounds} alternating rounds, medians; {which}: {label_a} (A) vs {label_b} (B)")
+    for key in med["a"]:
+        model, figure = key.split(" ")
+        tokens = args.tokens if model == "jerry-tiny" else args.large_tokens
+        print(f"{model:10} {LABELS[figure]:34} ({tokens:3} tok): {label_a} {med['a'][key]:8.1f}   "
+              f"{label_b} {med['b'][key]:8.1f}   A/B {med['a'][key] / med['b'][key]:5.2f}")
     return 0
 
 

@@ -249,3 +249,70 @@ def test_engines_never_outlive_the_server(tmp_path, how):
     s.proc.wait(30)
     # SIGTERM: the server stops its engines; SIGKILL: each engine sees its channel close and exits.
     assert wait_until(lambda: not alive(pid), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stalling(tmp_path_factory):
+    """jerry-copy with a 2 s stall timeout, jerry-tiny with the default."""
+    tmp = tmp_path_factory.mktemp("stall")
+    shutil.copy(build_tiny_model(tmp / "m"), tmp / "copy.gguf")
+    reg = tmp / "models.yaml"
+    reg.write_text("models:\n  jerry-tiny:\n    builtin: jerry-tiny\n  jerry-copy:\n    path: copy.gguf\n"
+                   "    properties: {INFERENCE_NUM_THREADS: 1, INFERENCE_PRECISION_HINT: f32}\n"
+                   "    stall_timeout_s: 2\n")
+    s = start_server(tmp, {"OV_SERVER_REGISTRY": str(reg)})
+    assert wait_until(lambda: all(model(s, m).get("state") == "ok" for m in ("jerry-tiny", "jerry-copy")),
+                      timeout=120)
+    yield s
+    stop_server(s)
+
+
+def test_a_hung_engine_is_killed_its_stream_told_why_and_it_comes_back(stalling):
+    """SIGSTOP freezes the engine process the way a call that never returns would: nothing dies,
+    so only the watchdog can end the client's wait."""
+    s = stalling
+    pid = model(s, "jerry-copy")["pid"]
+    events: list[dict | str] = []
+    frozen_at = 0.0
+    with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=60, headers={"x-request-id": "hang-1"},
+                      json={"model": "jerry-copy", "messages": HELLO, "stream": True, **LONG}) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            events.append(line[6:] if line[6:] == "[DONE]" else json.loads(line[6:]))
+            if len(events) == 3:
+                os.kill(pid, signal.SIGSTOP)
+                frozen_at = time.monotonic()
+    waited = time.monotonic() - frozen_at
+    errors = [e["error"] for e in events if isinstance(e, dict) and "error" in e]
+    assert len(errors) == 1, events[-3:]
+    assert errors[0]["code"] == "model_unavailable" and errors[0]["request_id"] == "hang-1"
+    assert errors[0]["message"].startswith("engine for jerry-copy hung: no progress for ")
+    assert "stall_timeout_s 2" in errors[0]["message"]
+    assert events[-1] == "[DONE]"
+    assert 2 <= waited < 30, waited  # the timeout, plus the watchdog's period and a kill
+    assert answers(s, "jerry-tiny")  # the other model never stopped
+    wait_restarted(s, "jerry-copy", pid)
+    metrics = httpx.get(s.base + "/metrics").text
+    restarts = [line for line in metrics.splitlines() if line.startswith("ov_server_engine_restarts_total")]
+    assert restarts == ['ov_server_engine_restarts_total{cause="hung",model="jerry-copy"} 1.0'], restarts
+
+
+def test_a_busy_engine_is_not_mistaken_for_a_hung_one(stalling):
+    """Long generations on the 2 s model: the engine's heartbeat keeps the watchdog quiet while
+    it works, and an idle engine is never killed however long it waits."""
+    s = stalling
+    pid = model(s, "jerry-copy")["pid"]
+    time.sleep(3)  # idle for longer than the stall timeout
+    chunks = 0
+    with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=60,
+                      json={"model": "jerry-copy", "messages": HELLO, "stream": True, **LONG}) as r:
+        t0 = time.monotonic()
+        for line in r.iter_lines():
+            assert '"error"' not in line, line
+            chunks += line.startswith("data: ")
+            if time.monotonic() - t0 > 4:  # twice the stall timeout of generating: enough
+                break
+    assert chunks > 10 and model(s, "jerry-copy")["pid"] == pid and model(s, "jerry-copy")["restarts"] == 1
+    assert model(s, "jerry-copy")["pid"] == pid

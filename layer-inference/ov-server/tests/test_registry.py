@@ -213,3 +213,14 @@ def test_prepare_converts_once_and_reports_a_bad_model_without_failing(tmp_path)
     again = run_cli("prepare", "--registry", str(reg), env=env)
     assert "jerry-copy: converted earlier: " in again.stdout
     assert len(list((tmp_path / "models" / "converted").iterdir())) == 1
+
+
+def test_detokenizer_setting(tmp_path, monkeypatch):
+    env = tmp_path / "x.env"
+    env.write_text("OV_SERVER_DETOKENIZER=model\n")
+    assert load_settings(str(env)).detokenizer == "model"
+    env.write_text("")
+    assert load_settings(str(env)).detokenizer == "auto"
+    monkeypatch.setenv("OV_SERVER_DETOKENIZER", "fast")
+    with pytest.raises(ConfigError, match="OV_SERVER_DETOKENIZER: expected one of auto, model, got 'fast'"):
+        load_settings(str(env))

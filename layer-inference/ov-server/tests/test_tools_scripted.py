@@ -19,6 +19,7 @@ from ov_server.app import create_app
 from ov_server.config import Settings
 from ov_server.engine import Finish, SamplingParams, Sequence, Tokens
 from ov_server.registry import ModelSpec
+from ov_server.textproc import Detokenizer
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
          {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
@@ -53,8 +54,8 @@ class ScriptedEngine:
     def encode(self, prompt):
         return list(prompt.encode())
 
-    def decode(self, ids):
-        return bytes(ids).decode("utf-8", errors="replace")
+    def detokenizer(self):
+        return Detokenizer(lambda ids: bytes(ids).decode("utf-8", errors="replace"))
 
     def submit(self, prompt_ids, params: SamplingParams, sink):
         seq = Sequence(sink)

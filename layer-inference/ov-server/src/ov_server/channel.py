@@ -12,6 +12,7 @@ Messages (tuples, first item the kind):
   engine -> parent: ("ready", info) | ("load_error", message)
                     | ("admitted", [rid, ...], [(rid, status, message, grammar), ...])  # accepted / refused adds
                     | ("step", [(rid, new_ids, finish_reason_or_None), ...]) | ("fatal", message)
+                    | ("stats", running, waiting, kv_ratio) | ("alive",)  # heartbeat while busy
 """
 
 from __future__ import annotations

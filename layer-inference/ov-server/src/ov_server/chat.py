@@ -18,7 +18,6 @@ from .engine import Engine, Event, SamplingParams, Sequence, Tokens
 from .errors import APIError, bad_request, summarize_exception
 from .schemas import ChatCompletionRequest, NamedToolChoice
 from .textproc import (
-    Detokenizer,
     ParsedToolCall,
     StopFilter,
     ToolStreamGate,
@@ -172,7 +171,7 @@ class Choice:
         self.index = index
         self.plan = plan
         self.seq: Sequence | None = None
-        self.detok = Detokenizer(engine.decode)
+        self.detok = engine.detokenizer()
         self.stop = StopFilter(plan.params.stop)
         self.gate = ToolStreamGate() if plan.tool_mode == "auto" else None
         self.text = ""

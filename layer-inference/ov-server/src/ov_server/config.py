@@ -21,6 +21,9 @@ class ConfigError(Exception):
     """A user-facing configuration problem (printed without a traceback)."""
 
 
+DETOKENIZERS = ("auto", "model")
+
+
 @dataclass(frozen=True)
 class Settings:
     registry_path: Path | None
@@ -29,6 +32,7 @@ class Settings:
     env_file: Path | None
     reload_interval: float = 1.0
     metrics: bool = True  # OV_SERVER_METRICS=0: no /metrics and no counting (the bench's baseline)
+    detokenizer: str = "auto"  # OV_SERVER_DETOKENIZER: auto (vocabulary table when exact) | model
 
 
 def load_settings(env_file: str | None = None, registry: str | None = None) -> Settings:
@@ -58,6 +62,9 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
     metrics_value = (get("OV_SERVER_METRICS") or "1").lower()
     if metrics_value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
         raise ConfigError(f"OV_SERVER_METRICS: expected 1 or 0, got {metrics_value!r}")
+    detokenizer = (get("OV_SERVER_DETOKENIZER") or "auto").lower()
+    if detokenizer not in DETOKENIZERS:
+        raise ConfigError(f"OV_SERVER_DETOKENIZER: expected one of {', '.join(DETOKENIZERS)}, got {detokenizer!r}")
     return Settings(
         registry_path=Path(registry_value).expanduser() if registry_value else None,
         model_dir=Path(get("OV_SERVER_MODEL_DIR") or DEFAULT_MODEL_DIR).expanduser(),
@@ -65,4 +72,5 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
         env_file=path,
         reload_interval=max(0.1, reload_interval),
         metrics=metrics_value in ("1", "true", "yes", "on"),
+        detokenizer=detokenizer,
     )

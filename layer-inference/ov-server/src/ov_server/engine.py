@@ -140,6 +140,14 @@ async def wait_admitted(seqs: Iterable[Sequence]) -> None:
         raise
 
 
+class TextStream(Protocol):
+    """Token ids in, text deltas out (textproc.Detokenizer, bytevocab.ByteDetokenizer)."""
+
+    def feed(self, new_ids: Seq[int]) -> str: ...
+
+    def flush(self) -> str: ...
+
+
 class Engine(Protocol):
     model_id: str
     context_length: int
@@ -153,7 +161,9 @@ class Engine(Protocol):
 
     def encode(self, prompt: str) -> list[int]: ...
 
-    def decode(self, ids: Seq[int]) -> str: ...
+    def detokenizer(self) -> TextStream:
+        """A new stream decoder for one generated sequence."""
+        ...
 
     def submit(self, prompt_ids: list[int], params: SamplingParams, notify: Notify) -> Sequence: ...
 

@@ -31,10 +31,14 @@ from typing import Any
 
 from meshkit import requestid
 
+from .bytevocab import ByteDetokenizer, ByteVocab
+from .bytevocab import build as build_byte_vocab
 from .channel import BlockingChannel, FrameReader, encode
-from .engine import EngineRejected, EngineUnavailable, Finish, Notify, SamplingParams, Sequence, Tokens
+from .engine import (EngineRejected, EngineUnavailable, Finish, Notify, SamplingParams, Sequence, TextStream,
+                     Tokens)
 from .model_files import resolve_model_path
 from .registry import ModelSpec
+from .textproc import Detokenizer
 from .tiny_model import MODEL_NAME as TINY_NAME
 from .tiny_model import build_tiny_model
 from .toolcalls import fold_for_plain_template, native_tool_support
@@ -42,6 +46,7 @@ from .toolcalls import fold_for_plain_template, native_tool_support
 log = logging.getLogger("ov_server.engine")
 
 LOAD_TIMEOUT_S = 900.0  # a large model on a slow disk; a hung load is killed after this
+STALL_CHECK_S = 0.5  # how often the watchdog looks (see ProcessEngine._watch)
 STOP_GRACE_S = 5.0
 
 ExitCallback = Callable[["ProcessEngine", str], None]
@@ -51,11 +56,14 @@ class EngineDied(Exception):
     """The engine process died while loading (a signal or an exit without a message)."""
 
 
-def exit_cause(returncode: int, fatal: bool = False) -> str:
+def exit_cause(returncode: int, fatal: bool = False, hung: bool = False) -> str:
     """The `cause` label of `ov_server_engine_restarts_total`: `step_failed` (the pipeline raised),
-    the signal's name (`SIGSEGV`, `SIGFPE`, `SIGKILL`...), or `exit_code`. A short fixed set."""
+    `hung` (no progress within the model's stall_timeout_s: killed by us), the signal's name
+    (`SIGSEGV`, `SIGFPE`, `SIGKILL`...), or `exit_code`. A short fixed set."""
     if fatal:
         return "step_failed"
+    if hung:
+        return "hung"
     if returncode < 0:
         try:
             return signal.Signals(-returncode).name
@@ -108,7 +116,7 @@ class ProcessEngine:
     """`Engine` (engine.py) backed by a child process. Built in the manager's thread."""
 
     def __init__(self, model_id: str, spec: ModelSpec, model_dir: Path, loop: asyncio.AbstractEventLoop,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", byte_vocab: bool = True) -> None:
         import openvino_genai as ov_genai
 
         self.model_id = model_id
@@ -125,6 +133,9 @@ class ProcessEngine:
         self.unavailable: str | None = None  # set once the engine cannot take requests, with why
         self.exit_cause: str | None = None
         self.exit_kind: str | None = None  # metrics label (exit_cause()) once it ended unexpectedly
+        self._heard_at = 0.0  # loop time of the engine's latest frame, or of the first submit after idle
+        self._hung: str | None = None  # why the watchdog killed the engine
+        self._terminated = False  # terminate() sent SIGTERM
         # (running, waiting, KV cache use 0..1) as the engine process last reported them
         self.stats: tuple[int, int, float] = (0, 0, 0.0)
         self._expected_exit = False
@@ -154,6 +165,7 @@ class ProcessEngine:
             # and read it without crashing: a corrupt file cannot take this process down.
             self._tok = ov_genai.Tokenizer(self.info["tokenizer_path"])
             self._native_tools = native_tool_support(self._tok.chat_template)
+            self._vocab = self._byte_vocab(model_id) if byte_vocab else None
             asyncio.run_coroutine_threadsafe(self._attach(parent_sock, chan.reader), loop).result(30)
         except BaseException:
             parent_sock.close()
@@ -190,6 +202,23 @@ class ProcessEngine:
         sock.setblocking(False)
         transport, _ = await self._loop.create_unix_connection(lambda: _Protocol(self, reader), sock=sock)
         self._transport = transport  # type: ignore[assignment]
+        self._loop.call_later(STALL_CHECK_S, self._watch)
+
+    def _watch(self) -> None:
+        """A hung engine (a call inside OpenVINO that never returns, a stopped process) fails no
+        request by itself: with requests in flight and no frame for the model's stall_timeout_s
+        (the engine sends one at least every HEARTBEAT_S while busy), kill it; the exit path then
+        fails its requests with the reason and the manager restarts it."""
+        if self.proc.poll() is not None or self._hung is not None:
+            return
+        silent = self._loop.time() - self._heard_at
+        limit = self.spec.stall_timeout_s
+        if self._seqs and not self._closing and silent > limit:
+            self._hung = f"no progress for {silent:.0f} s (stall_timeout_s {limit:g})"
+            log.error("engine for %s hung: %s; killing pid %d", self.model_id, self._hung, self.proc.pid)
+            self.proc.kill()
+            return
+        self._loop.call_later(STALL_CHECK_S, self._watch)
 
     def on_exit(self, callback: ExitCallback) -> None:
         """`callback(engine, why)` on the event loop when the engine ends unexpectedly (at once if
@@ -216,6 +245,22 @@ class ProcessEngine:
     def decode(self, ids: Seq[int]) -> str:
         return self._tok.decode(list(ids)) if ids else ""
 
+    def detokenizer(self) -> TextStream:
+        # The table when it was proven to decode like the tokenizer; else the tokenizer's model.
+        return ByteDetokenizer(self._vocab) if self._vocab is not None else Detokenizer(self.decode)
+
+    def _byte_vocab(self, model_id: str) -> ByteVocab | None:
+        started = time.perf_counter()
+        vocab, why = build_byte_vocab(self._tok.get_vocab(), self._tok.decode)
+        took = time.perf_counter() - started
+        if vocab is None:
+            log.info("model %s: streams are detokenized by the tokenizer model (%s; checked in %.2f s)",
+                     model_id, why, took)
+        else:
+            log.info("model %s: streams are detokenized from its vocabulary (%d tokens, checked against "
+                     "the tokenizer in %.2f s)", model_id, len(vocab.table), took)
+        return vocab
+
     # -- generation (event loop) ---------------------------------------------
     @property
     def active(self) -> int:
@@ -227,6 +272,8 @@ class ProcessEngine:
         if self._closing:
             raise EngineUnavailable(f"model {self.model_id} is being unloaded")
         rid = next(self._rids)
+        if not self._seqs:
+            self._heard_at = self._loop.time()  # idle until now: the stall clock starts here
         seq = Sequence(notify)
         seq.handle = _RemoteHandle(self, rid)
         fut = self._loop.create_future()
@@ -244,6 +291,7 @@ class ProcessEngine:
             self._transport.write(encode(msg))
 
     def _dispatch(self, msg: tuple) -> None:
+        self._heard_at = self._loop.time()
         kind = msg[0]
         if kind == "step":
             seqs = self._seqs
@@ -288,17 +336,20 @@ class ProcessEngine:
             pass
 
     def _exited(self, rc: int) -> None:
-        expected = self._closing and rc == 0
+        # Our own SIGTERM at shutdown is an expected end, not a death to log as an error.
+        expected = self._closing and (rc == 0 or (self._terminated and rc == -signal.SIGTERM))
         self._expected_exit = expected
         if self._fatal is not None:
             why = f"engine for {self.model_id} failed: {self._fatal}"
+        elif self._hung is not None:
+            why = f"engine for {self.model_id} hung: {self._hung}; it was killed and restarts"
         elif expected:
             why = f"engine for {self.model_id} stopped"
         else:
             why = f"engine for {self.model_id} died: {describe_exit(rc)}"
         self.unavailable = why
         self.exit_cause = why
-        self.exit_kind = exit_cause(rc, fatal=self._fatal is not None)
+        self.exit_kind = exit_cause(rc, fatal=self._fatal is not None, hung=self._hung is not None)
         if not expected:
             log.error("%s (pid %d)", why, self.proc.pid)
         for seq in self._seqs.values():
@@ -321,6 +372,7 @@ class ProcessEngine:
         self._closing = True
         if self.proc.poll() is None:
             try:
+                self._terminated = True
                 self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
@@ -344,10 +396,10 @@ def _retrieve(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-def process_engine_factory(loop: asyncio.AbstractEventLoop, log_level: str = "INFO"
+def process_engine_factory(loop: asyncio.AbstractEventLoop, log_level: str = "INFO", byte_vocab: bool = True
                            ) -> Callable[[str, ModelSpec, Path], ProcessEngine]:
     def factory(model_id: str, spec: ModelSpec, model_dir: Path) -> ProcessEngine:
-        return ProcessEngine(model_id, spec, model_dir, loop, log_level)
+        return ProcessEngine(model_id, spec, model_dir, loop, log_level, byte_vocab)
 
     return factory
 

@@ -46,6 +46,9 @@ EXIT_PIPELINE_BROKEN = 4  # a step raised (sent as fatal): the pipeline cannot b
 # the HTTP side's /metrics gauges: reading them costs ~3 us, sending a frame a few more; once per
 # step would add a frame to every token.
 STATS_INTERVAL_S = 0.5
+# While busy, the HTTP side hears from us at least this often (an "alive" frame when nothing else
+# was sent), so silence longer than a model's stall_timeout_s means one call never returned.
+HEARTBEAT_S = 1.0
 
 # Fields of SamplingParams that change how a sequence is sampled but not its grammar: the rest
 # (json_schema and anything added later) identifies a grammar for the check's cache.
@@ -177,6 +180,7 @@ class Worker:
         self.cancelled: set[int] = set()
         self.stopping = False
         self._stats_at = 0.0  # monotonic time of the last stats frame
+        self._said_at = 0.0  # monotonic time of the last frame of any kind (heartbeat)
         self._stats_sent: tuple | None = None
 
     def stats(self) -> tuple[str, int, int, float] | None:
@@ -329,6 +333,10 @@ class Worker:
             updates = self.collect()
             if updates:
                 chan.send(("step", updates))
+                self._said_at = time.monotonic()
+            elif time.monotonic() - self._said_at >= HEARTBEAT_S:
+                chan.send(("alive",))  # a step without output (a long prompt's prefill chunk)
+                self._said_at = time.monotonic()
             # Going idle (the loop then blocks on the channel): say so now, not at the next request.
             self._send_stats(chan, force=not self.running)
 

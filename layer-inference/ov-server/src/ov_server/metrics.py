@@ -89,7 +89,7 @@ class ServerMetrics:
                                   buckets=DURATION_BUCKETS, registry=r)
         self.restarts = Counter("ov_server_engine_restarts",
                                 "Unexpected engine ends that led to a restart, by cause (the signal name, "
-                                "step_failed, exit_code, load_died)", ["model", "cause"], registry=r)
+                                "step_failed, hung, exit_code, load_died)", ["model", "cause"], registry=r)
         r.register(_EngineCollector(engines))
 
     def request_done(self, model: str, status: int, seconds: float, prompt_tokens: int = 0,

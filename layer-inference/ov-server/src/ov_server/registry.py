@@ -61,6 +61,10 @@ class ModelSpec(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="default top_p for requests that send none")
     scheduler: SchedulerOptions = SchedulerOptions()
     properties: dict[str, Any] = Field(default_factory=dict)
+    stall_timeout_s: float = Field(120.0, gt=0, description=(
+        "an engine with requests in flight that makes no progress for this long is killed and "
+        "restarted (its requests get a 503 naming why); raise it for a model whose longest step "
+        "(a prompt chunk, a grammar compile) takes longer"))
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
