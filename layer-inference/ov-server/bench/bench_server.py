@@ -320,9 +320,42 @@ LABELS = {"c1": "streamed tokens/s, concurrency 1", "ttft": "time to first token
           "c8": "streamed tokens/s, concurrency 8", "rps": "4-token requests/s, concurrency 8"}
 
 
+def detokenizer_cost(rounds: int) -> None:
+    """The HTTP process's per-token detokenizing cost alone, in this process (CPU time, so less
+    sensitive to a busy machine than the served figures): real jerry-chat output, one token per
+    feed as a c1 stream delivers it, through each detokenizer, alternating."""
+    import openvino_genai as ov_genai
+
+    from ov_server.bytevocab import ByteDetokenizer
+    from ov_server.bytevocab import build as build_vocab
+    from ov_server.chat_model import chat_model_path
+    from ov_server.textproc import Detokenizer
+
+    tok = ov_genai.Tokenizer(str(chat_model_path()))
+    vocab, why = build_vocab(tok.get_vocab(), tok.decode)
+    assert vocab is not None, why
+    text = ("The lighthouse keeper climbed the spiral stairs every evening, counting the steps - "
+            "one hundred and twelve - while the sea below turned from grey to black. ") * 20
+    ids = [int(i) for i in tok.encode(text, add_special_tokens=False).input_ids.data[0]]
+    costs: dict[str, list[float]] = {"table": [], "model": []}
+    for _ in range(rounds):
+        for name, make in (("table", lambda: ByteDetokenizer(vocab)),
+                           ("model", lambda: Detokenizer(lambda xs: tok.decode(list(xs)) if xs else ""))):
+            d = make()
+            t0 = time.process_time()
+            out = "".join(d.feed([i]) for i in ids) + d.flush()
+            costs[name].append((time.process_time() - t0) / len(ids) * 1e6)
+            assert out == tok.decode(ids)
+    table, model = statistics.median(costs["table"]), statistics.median(costs["model"])
+    print(f"detokenizing alone, jerry-chat, {len(ids)} tokens one by one, CPU time per token: "
+          f"vocab table {table:.1f} us, tokenizer model {model:.1f} us, model/table {model / table:.1f}x")
+
+
 def bench_ab(args: argparse.Namespace, which: str) -> int:
     """Two servers that differ in one setting, measured in alternating rounds (A, B, A, ...)."""
     label_a, label_b, env_b, models, scrape_a = AB[which]
+    if which == "detokenizer":
+        detokenizer_cost(args.rounds)
     tmp = Path(tempfile.mkdtemp(prefix=f"ov-bench-{which}-"))
     load_before = os.getloadavg()[0]
     default = models != ("jerry-tiny",)  # jerry-chat is only in the default registry
