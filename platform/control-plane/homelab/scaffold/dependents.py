@@ -71,7 +71,7 @@ def on_remove(repo: Repo, gone: Service) -> dict[str, str]:
         if svc.name == gone.name:
             continue
         spec = svc.spec
-        mentions = gone.name in spec.upstreams or gone.name in spec.run.after or \
+        mentions = gone.name in spec.upstreams or gone.name in spec.after or \
             any(set(m.fallbacks) & names for m in spec.models) or \
             any(a.target in names for a in spec.aliases) or \
             (svc is gateway and gone.spec.gateway_auth_env is not None)
