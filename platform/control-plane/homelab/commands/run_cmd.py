@@ -24,7 +24,7 @@ from rich.table import Table
 from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import availability, lifecycle, logtail, overview, probe, requestlog_cli
+from homelab.runtime import availability, external, lifecycle, logtail, overview, probe, requestlog_cli
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -157,6 +157,8 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     Healthy means checked now: its health endpoint answered as the contract expects AND the
     answer came from its own process group (not a leftover holding its port), with no
     undeclared LAN listener. A dead service shows its exit code or signal and a hint.
+    External backends this host calls (contract `external`) are listed as EXTERNAL with their
+    health; the mesh does not run them, so a down one does not change the exit code.
     Exit 0 when every autostart service is running and healthy, 1 otherwise.
 
     \b
@@ -166,9 +168,13 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     mesh = lifecycle.load_local_mesh(load_repo(root), host, create_secrets=False)
     sup = Supervisor(mesh.paths)
     info = sup.info() if sup.running() else {}
-    results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}
+    outside = [s for s in external.relevant(mesh.repo, mesh.host) if s.name in mesh.external_probes]
+    results = {r.service: r for r in probe.probe_all(
+        [*mesh.probes.values(), *(mesh.external_probes[s.name] for s in outside)])}
     rows = [overview.service_row(mesh, name, program, info, results.get(name))
             for name, program in mesh.programs.items()]
+    # External backends it calls: shown (state EXTERNAL), never a reason for exit 1.
+    rows += [external.status_row(s, results.get(s.name)) for s in outside]
     # STARTING + healthy is fine: supervisord only calls it RUNNING after startsecs.
     bad = [r for r in rows if r["autostart"]
            and (r["state"] not in ("RUNNING", "STARTING") or r["healthy"] is False)]
@@ -182,7 +188,7 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
         table.add_column(col)
     for r in rows:
         healthy = {True: "yes", False: "NO", None: "-"}[r["healthy"]]
-        state = r["state"] + ("" if r["autostart"] else " (opt-in)")
+        state = r["state"] + ("" if r["autostart"] or r.get("external") else " (opt-in)")
         table.add_row(r["service"], state, str(r["pid"] or "-"), _uptime(r["uptime_s"]),
                       str(r["port"] or "-"), healthy, r["problem"])
     console = _console()
