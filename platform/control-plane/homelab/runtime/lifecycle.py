@@ -23,7 +23,7 @@ from homelab.render.view import render_view
 from homelab.runtime import death, external, inputs, ownership, prepare, procfs, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
-from homelab.runtime.hosts import local_host, services_on
+from homelab.runtime.hosts import externals, local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.programs import Program, program_for, select
 from homelab.runtime.probe import Target, probe, targets
@@ -75,7 +75,7 @@ def load_local_mesh(repo: Repo, host: str | None = None, *,
     programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
     probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)
               if t.service in programs}
-    outside = {s.name for s in external.externals(repo)}
+    outside = {s.name for s in externals(repo)}
     external_probes = {t.service: t for t in targets(repo, local_host=name, env=envs)
                        if t.service in outside}
     return LocalMesh(repo, paths, name, programs, probes, found, external_probes)
