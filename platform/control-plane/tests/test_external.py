@@ -198,3 +198,14 @@ def test_rm_removes_an_external_backend(mesh: Path) -> None:
     assert not (mesh / "layer-inference/ext").exists()
     assert "ext" not in front(mesh, GW)["upstreams"]
     assert violations(mesh) == []
+
+
+@pytest.mark.parametrize("command", [("start", "ext"), ("stop", "ext"), ("restart", "ext"),
+                                     ("up", "--only", "ext"), ("up", "--with", "ext")])
+def test_the_mesh_does_not_start_or_stop_an_external_backend(mesh: Path,
+                                                             command: tuple[str, ...]) -> None:
+    add_external(mesh)
+    code, out, err = run_cli(mesh, *command)
+    assert code == 2, out + err
+    assert "ext: external, not run by the mesh (run by Ollama on this box); start or stop it " \
+        "where it runs" in err, err
