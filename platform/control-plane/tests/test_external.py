@@ -209,3 +209,10 @@ def test_the_mesh_does_not_start_or_stop_an_external_backend(mesh: Path,
     assert code == 2, out + err
     assert "ext: external, not run by the mesh (run by Ollama on this box); start or stop it " \
         "where it runs" in err, err
+
+
+def test_logs_of_an_external_backend_say_where_they_are(mesh: Path) -> None:
+    add_external(mesh)
+    code, out, err = run_cli(mesh, "logs", "ext")
+    assert code == 1 and "ext is external, not run by the mesh: its log is where it runs " \
+        "(Ollama on this box)" in err, out + err

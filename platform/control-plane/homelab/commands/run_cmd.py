@@ -226,6 +226,11 @@ def logs(root: Path, name: str | None, follow: bool, lines: int, request_id: str
     if name not in repo.services and name != "supervisord":
         raise InputError.one("command line", f"NAME {name}: no such service "
                                              f"(known: {', '.join(sorted(repo.services))})")
+    ext = repo.services[name].spec.external if name in repo.services else None
+    if ext is not None:
+        click.echo(f"error: {name} is external, not run by the mesh: its log is where it runs "
+                   f"({ext.managed_by}); `homelab health` shows whether it answers", err=True)
+        sys.exit(1)
     paths = RuntimePaths(repo.root)
     path = paths.supervisord_log if name == "supervisord" else paths.log(name)
     if not path.exists():
