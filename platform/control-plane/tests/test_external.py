@@ -195,6 +195,8 @@ def test_rm_removes_an_external_backend(mesh: Path) -> None:
     git(mesh, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ext")
     code, out, err = run_cli(mesh, "rm", "ext", "--yes")
     assert code == 0, out + err
+    assert "removed ext; the mesh no longer routes to it (it keeps running where it runs: " \
+        "Ollama on this box)" in out
     assert not (mesh / "layer-inference/ext").exists()
     assert "ext" not in front(mesh, GW)["upstreams"]
     assert violations(mesh) == []

@@ -95,10 +95,11 @@ def plan_external(repo: Repo, req: NewService, url: str, *, health_path: str = "
     target = parse_url(repo, url, req.host)
     if not re.fullmatch(r"^/[A-Za-z0-9._~/-]*$", health_path):
         raise _bad(f"{health_path!r}: a path starting with /", "--health-path")
-    managed = managed_by.strip() or f"a server at {url.strip()} outside the mesh"
+    # Defaults name no port or URL: `homelab port move` changes those, and must not leave
+    # these words stale.
+    managed = managed_by.strip() or f"its own server on host {target.host}, outside the mesh"
     description = req.description.strip() or \
-        f"OpenAI-compatible server at http://{target.address}:{target.port}{target.api_path}, " \
-        f"run outside the mesh ({managed})."
+        f"OpenAI-compatible server on host {target.host}, run outside the mesh."
     req = dataclasses.replace(req, description=description, bind=target.address,
                               host=target.host, port=target.port)
     layer = _validate(repo, req)
@@ -115,7 +116,7 @@ def plan_external(repo: Repo, req: NewService, url: str, *, health_path: str = "
     _fallbacks(repo, req)
 
     contract = _contract(req, layer, target, approval_id, health_path, health_body, managed)
-    spec_text = templates.front_matter(contract) + _prose(req.name, contract, url.strip())
+    spec_text = templates.front_matter(contract) + _prose(req.name, contract)
     try:
         new_svc = parse_service(spec_text, f"{rel_dir}/{SPEC_FILE}")
     except InputError as exc:
@@ -164,7 +165,7 @@ def _contract(req: NewService, layer: str, target: Target, approval: str | None,
     return c
 
 
-def _prose(name: str, c: dict[str, Any], url: str) -> str:
+def _prose(name: str, c: dict[str, Any]) -> str:
     models = ", ".join(f"`{m['name']}` (upstream id `{m['upstream_id']}`)" for m in c["models"])
     auth = (f"The gateway sends the key in its env var `{c['gateway_auth_env']}`: put the key this "
             "server expects there (the gateway's env file); `homelab up` generates a random one "
@@ -173,7 +174,7 @@ def _prose(name: str, c: dict[str, Any], url: str) -> str:
     body = f" with `{c['health']['expect_body']}` in the body" if c["health"].get("expect_body") \
         else ""
     return EXTERNAL_PROSE.format(
-        name=name, description=c["description"], url=url, host=c["host"],
+        name=name, description=c["description"], host=c["host"],
         managed=c["external"]["managed_by"], models=models, auth=auth,
         health=f"`GET {c['health']['path']}` answers {c['health']['expect_status']}{body}.")
 
@@ -183,8 +184,8 @@ EXTERNAL_PROSE = """
 
 {description}
 
-Kind: **backend (external)**, host `{host}`, reached at `{url}`. The mesh does **not** run it:
-{managed} does. Created by `homelab new backend --external`; the front matter above is the
+Kind: **backend (external)**, host `{host}`, reached at the contract's `bind`:`port` (the port is in
+`mesh/ports.yaml`) under `external.api_path`. The mesh does **not** run it (run by: {managed}). Created by `homelab new backend --external`; the front matter above is the
 contract every tool reads: edit it, then run `uv run homelab render` and `uv run homelab check`.
 
 ## What the mesh does with it
