@@ -184,9 +184,10 @@ EXTERNAL_PROSE = """
 
 {description}
 
-Kind: **backend (external)**, host `{host}`, reached at the contract's `bind`:`port` (the port is in
-`mesh/ports.yaml`) under `external.api_path`. The mesh does **not** run it (run by: {managed}). Created by `homelab new backend --external`; the front matter above is the
-contract every tool reads: edit it, then run `uv run homelab render` and `uv run homelab check`.
+Kind: **backend (external)**, host `{host}`, reached at the contract's `bind`:`port` (the port
+is in `mesh/ports.yaml`) under `external.api_path`. The mesh does **not** run it (run by:
+{managed}). Created by `homelab new backend --external`; the front matter above is the contract
+every tool reads: edit it, then run `uv run homelab render` and `uv run homelab check`.
 
 ## What the mesh does with it
 - The gateway routes {models} to it (`router.yaml` is rendered from `models`).
