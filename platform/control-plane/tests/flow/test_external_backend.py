@@ -1,7 +1,8 @@
 """A backend the mesh does not run, end to end, on a private copy of this repository in a private
 network namespace: `homelab new backend ov-ext --external URL` declares a real ov-server (serving
 jerry-tiny) that this test starts and stops itself; `up` brings the real LiteLLM gateway up
-while it is absent (a warning, not a failure), then waits for it once it runs; the official
+while it is absent (a warning, not a failure), then waits for it once it runs; the server checks
+a key, which the operator puts in the gateway's env file (`--gateway-auth`); the official
 `openai` client chats with its model through the gateway; `health --models`, `status` and
 mesh-status report it up, then down (in their words) when the test kills it, while the gateway
 keeps serving the mesh's own backend (a scaffolded echo backend).
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ REAL_REPO = Path(__file__).resolve().parents[4]
 CLIENTS = Path(__file__).with_name("clients")
 GATEWAY = "http://127.0.0.1:4000/v1"
 EXT_PORT = 4999  # inside the namespace: nobody else's
+# The key the external server expects; the operator puts it in the gateway's env file.
+EXT_KEY = "ext-key-set-by-hand"
 OV = "layer-inference/ov-server"
 RUN = ["litellm-orch", "alpha"]
 
@@ -104,7 +108,7 @@ class Ext:
             "builtin": "jerry-tiny", "default_max_tokens": 8,
             "properties": {"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False,
                            "INFERENCE_PRECISION_HINT": "f32"}}}}))
-        env = {**self.env(), "OV_SERVER_MODEL_DIR": str(models)}
+        env = {**self.env(), "OV_SERVER_MODEL_DIR": str(models), "OV_SERVER_API_KEY": EXT_KEY}
         cmd = ["uv", "run", "--frozen", "--quiet", "--project", str(self.root / OV), "ov-server",
                "serve", "--host", "127.0.0.1", "--port", str(EXT_PORT), "--registry", str(registry)]
         with self.ns.entered():
@@ -159,7 +163,7 @@ def test_declare_it(ext: Ext) -> None:
                    "--model", "jerry-alpha=alpha-1"))
     out = ok(ext.homelab("new", "backend", "ov-ext", "--external",
                          f"http://127.0.0.1:{EXT_PORT}/v1", "--model", "jerry-ext=jerry-tiny",
-                         "--managed-by", "an ov-server started by the test"))
+                         "--managed-by", "an ov-server started by the test", "--gateway-auth"))
     assert "created layer-inference/ov-ext/ (3 files)" in out
     folder = ext.root / "layer-inference/ov-ext"
     assert sorted(p.name for p in folder.iterdir()) == ["AGENTS.md", "ARCHITECTURE.md",
@@ -196,6 +200,12 @@ def test_up_without_it_warns_and_the_gateway_serves(ext: Ext) -> None:
     ext.key = next(l.split("=", 1)[1] for l in secrets if l.startswith("LITELLM_MASTER_KEY="))
     assert json.loads(ok(ext.chat("jerry-alpha")))["content"] == "alpha (alpha-1) echoes: hello"
     assert ext.models()["jerry-ext"]["state"] == "down"
+    # The operator gives the gateway the key the external server expects (`up` generated a random
+    # one, which that server would refuse): the gateway's env file wins over secrets.env.
+    env_local = ext.root / "layer-gateway/litellm-orch/config/env.local"
+    text, n = re.subn(r"(?m)^OV_EXT_API_KEY=.*$", f"OV_EXT_API_KEY={EXT_KEY}", env_local.read_text())
+    assert n == 1, env_local.read_text()
+    env_local.write_text(text)
     ext.done.add("up")
 
 
@@ -203,9 +213,14 @@ def test_up_without_it_warns_and_the_gateway_serves(ext: Ext) -> None:
 def test_started_by_hand_it_is_routed_and_up(ext: Ext) -> None:
     ext.require("up")
     ext.start_external()
-    # `up` again: the gateway runs already; the external backend is waited for and found.
-    out = ok(ext.mesh("up", "--only", "litellm-orch", "--only", "alpha", timeout=600))
+    # `up` again: the external backend is waited for and found; the gateway restarts with the key.
+    out = ok(ext.mesh("up", "--only", "litellm-orch", "--only", "alpha", "--timeout", "600",
+                      timeout=900))
     assert re.search(r"ov-ext\s+external, healthy in [0-9.]+ s \(not run by the mesh\)", out), out
+    assert "litellm-orch: restarting: changed since it started" in out, out
+    # The server checks the key: without it, refused; through the gateway (which sends it), served.
+    direct = ext.ns.run([sys.executable, "-c", DIRECT_CALL, str(EXT_PORT)], timeout=60)
+    assert direct.stdout.strip() == "401", direct.stdout + direct.stderr
     chat = json.loads(ok(ext.chat("jerry-ext")))
     assert chat["content"] and chat["stream"]  # jerry-tiny's text is gibberish by design
     assert {"jerry-ext", "jerry-alpha"} <= set(chat["models"])
@@ -239,6 +254,17 @@ def test_stopped_it_is_reported_down_and_the_rest_serves(ext: Ext) -> None:
     text = ok(words)
     assert "ov-ext (" in text and "external, not run by the mesh" in text and "DOWN" in text, text
 
+
+DIRECT_CALL = """
+import json, sys, urllib.error, urllib.request
+body = json.dumps({"model": "jerry-tiny", "messages": [{"role": "user", "content": "hi"}]}).encode()
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/chat/completions", data=body,
+                             headers={"Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req, timeout=30).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+"""
 
 MESH_STATUS_WORDS = """
 import asyncio
