@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
+from meshkit.view import load_view as load_view_file
 from conftest import edit, git, violations
 from test_bad_input import run_cli
 
 from homelab.load.repo import load_repo
 from homelab.ordering import start_order
+from homelab.render.view import SCHEMA
 from homelab.runtime.hosts import externals, services_on
 from homelab.runtime.programs import select
 from homelab.testrun import suites
@@ -72,6 +75,8 @@ def test_new_external_is_a_contract_only_backend_wired_everywhere(mesh: Path) ->
     dossier = (mesh / "docs/PLATFORM_DOSSIER.md").read_text()
     assert "| none: run by Ollama on this box |" in dossier
     view = json.loads((mesh / "mesh/view.json").read_text())
+    jsonschema.validate(view, SCHEMA)  # the view schema says what `managed` may be
+    assert load_view_file(mesh / "mesh/view.json").services["ext"].is_external
     row = next(s for s in view["services"] if s["name"] == "ext")
     assert row["managed"] == "external" and row["url"] == "http://127.0.0.1:11434"
     assert {s["name"]: s["managed"] for s in view["services"]}["gw"] == "mesh"
