@@ -188,7 +188,7 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
         table.add_column(col)
     for r in rows:
         healthy = {True: "yes", False: "NO", None: "-"}[r["healthy"]]
-        state = r["state"] + ("" if r["autostart"] or r.get("external") else " (opt-in)")
+        state = r["state"] + ("" if r["autostart"] or r["external"] else " (opt-in)")
         table.add_row(r["service"], state, str(r["pid"] or "-"), _uptime(r["uptime_s"]),
                       str(r["port"] or "-"), healthy, r["problem"])
     console = _console()

@@ -73,11 +73,10 @@ def load_local_mesh(repo: Repo, host: str | None = None, *,
         # In the program's config: a change to any input changes it, and `up` restarts it.
         envs[svc_name][inputs.INPUTS_ENV] = inputs.fingerprint(digests)
     programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
-    probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)
-              if t.service in programs}
+    swept = targets(repo, local_host=name, env=envs)  # one view rendering for both
+    probes = {t.service: t for t in swept if t.service in programs}
     outside = {s.name for s in externals(repo)}
-    external_probes = {t.service: t for t in targets(repo, local_host=name, env=envs)
-                       if t.service in outside}
+    external_probes = {t.service: t for t in swept if t.service in outside}
     return LocalMesh(repo, paths, name, programs, probes, found, external_probes)
 
 
@@ -371,7 +370,7 @@ def _wait_externals(mesh: LocalMesh, name: str, waited: set[str], width: int,
                           f"(not run by the mesh)", markup=False, highlight=False)
         else:
             absent += 1
-            # One line (soft_wrap): greppable, like every other `up` warning.
+            # One line: greppable, like every other `up` warning.
             click.echo(f"warning: {external.absent_message(svc, found, name)}", err=True)
     return absent
 
