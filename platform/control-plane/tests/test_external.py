@@ -223,3 +223,15 @@ def test_logs_of_an_external_backend_say_where_they_are(mesh: Path) -> None:
     code, out, err = run_cli(mesh, "logs", "ext")
     assert code == 1 and "ext is external, not run by the mesh: its log is where it runs " \
         "(Ollama on this box)" in err, out + err
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("nope", "--skip nope: no such service (external backends: ext)"),
+    ("ov", "--skip ov: not an external backend (the mesh runs it; `--only` chooses what starts) "
+           "(external backends: ext)"),
+])
+def test_up_skip_names_only_external_backends(mesh: Path, name: str, expected: str) -> None:
+    add_external(mesh)
+    code, out, err = run_cli(mesh, "up", "--skip", name)
+    assert code == 2 and expected in err, out + err
+    assert not (mesh / ".homelab/run/supervisord.conf").exists()  # nothing started

@@ -74,11 +74,14 @@ def runtime_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, help="Seconds to wait for each service to become healthy.")
 @click.option("--no-prepare", is_flag=True,
               help="Skip `uv sync` and model builds (environments already built).")
+@click.option("--skip", multiple=True, metavar="NAME",
+              help="Do not wait for this external backend (contract `external`), known to be "
+                   "absent. Repeatable.")
 @click.pass_obj
 @input_errors_exit_2
 @runtime_errors
 def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | None,
-       timeout_s: float, no_prepare: bool) -> None:
+       timeout_s: float, no_prepare: bool, skip: tuple[str, ...]) -> None:
     """Start this host's services, each healthy before the next.
 
     \b
@@ -93,8 +96,9 @@ def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | No
       homelab up
       homelab up --with open-webui
       homelab up --only ov-server
+      homelab up --skip ollama-mac      # an external backend that is off today: do not wait
     """
-    options = lifecycle.UpOptions(host, with_, only, timeout_s, not no_prepare)
+    options = lifecycle.UpOptions(host, with_, only, timeout_s, not no_prepare, skip=skip)
     sys.exit(lifecycle.up(load_repo(root), options, _console()))
 
 

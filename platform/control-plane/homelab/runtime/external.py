@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from homelab.errors import InputError, Problem
 from homelab.load.repo import Repo, Service
 from homelab.runtime.probe import Result, Target, probe
 
@@ -46,6 +47,23 @@ def relevant(repo: Repo, host: str) -> list[Service]:
             if s.spec.is_external and (s.spec.host == host or s.name in called)]
 
 
+def check_skip(repo: Repo, names: tuple[str, ...]) -> None:
+    """`up --skip NAME`: each NAME must be an external backend (skipping anything else means
+    nothing and would hide a typo)."""
+    problems = []
+    for name in names:
+        svc = repo.services.get(name)
+        if svc is None:
+            problems.append(f"--skip {name}: no such service")
+        elif not svc.spec.is_external:
+            problems.append(f"--skip {name}: not an external backend (the mesh runs it; "
+                            "`--only` chooses what starts)")
+    if problems:
+        known = ", ".join(s.name for s in repo.services.values() if s.spec.is_external) or "none"
+        raise InputError([Problem("command line", None, f"{p} (external backends: {known})")
+                          for p in problems])
+
+
 def wait_for(svc: Service, target: Target, wait_s: float | None = None) -> Wait:
     """Probe until healthy or `wait_s` (default: the contract's external.wait_s) has passed."""
     assert svc.spec.external is not None
@@ -67,7 +85,8 @@ def absent_message(svc: Service, wait: Wait, dependent: str) -> str:
     assert svc.spec.external is not None
     models = ", ".join(m.name for m in svc.spec.models)
     return (f"{svc.name} (external, not run by the mesh: {svc.spec.external.managed_by}): "
-            f"{wait.url}: {wait.last} (waited {wait.seconds:.0f} s); start it where it runs. "
+            f"{wait.url}: {wait.last} (waited {wait.seconds:.0f} s); start it where it runs, or "
+            f"`homelab up --skip {svc.name}` not to wait for it. "
             f"{dependent} starts without it: {models} fail until it answers, every other model "
             "is served")
 

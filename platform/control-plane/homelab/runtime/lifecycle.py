@@ -41,6 +41,7 @@ class UpOptions:
     timeout_s: float = 180.0
     prepare: bool = True
     only_label: str = "--only"  # how errors name `only` (start/restart: the NAME argument)
+    skip: tuple[str, ...] = ()  # external backends `up` does not wait for (--skip)
 
 
 @dataclass
@@ -236,6 +237,7 @@ def _prepare(mesh: LocalMesh, chosen: list[Program], console: Console) -> None:
 
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
+    external.check_skip(repo, options.skip)  # a wrong --skip is unusable input: nothing starts
     mesh = load_local_mesh(repo, options.host)
     names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only,
                                      only_label=options.only_label)]
@@ -286,7 +288,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
                                   highlight=False)
         inputs.save(mesh.paths.inputs, mesh.inputs)
         order = [p.name for p in mesh.programs.values() if p.name in names]
-        return _start_all(mesh, sup, order, options.timeout_s, console)
+        return _start_all(mesh, sup, order, options.timeout_s, console, options.skip)
 
 
 def _write_view(mesh: LocalMesh) -> None:
@@ -301,10 +303,13 @@ def _write_view(mesh: LocalMesh) -> None:
 
 
 def _start_all(mesh: LocalMesh, sup: Supervisor, order: list[str], timeout_s: float,
-               console: Console) -> int:
+               console: Console, skip: tuple[str, ...] = ()) -> int:
     width = max((len(n) for n in [*order, *mesh.external_probes]), default=0)
     warnings = 0
-    waited: set[str] = set()
+    waited: set[str] = set(skip)  # --skip: known to be absent, not waited for
+    for name in skip:
+        console.print(f"  {name:<{width}}  external, not waited for (--skip)", markup=False,
+                      highlight=False)
     for name in order:
         program = mesh.programs[name]
         warnings += _wait_externals(mesh, name, waited, width, console)
