@@ -165,3 +165,21 @@ async def test_health_schema_lists_the_names_it_accepts(fake_view_file):
         fake_view_file.write_text(json.dumps(data))
         prop = {t.name: t for t in (await client.list_tools()).tools}["service_health"].input_schema
         assert "gone" not in prop["properties"]["service"]["anyOf"][0]["enum"]
+
+
+async def test_an_external_backend_is_said_to_be_external(fake_view_file):
+    """A backend the mesh does not run (view `managed: external`): its health answer says so, so
+    "DOWN" reads as "start it where it runs", and topology carries the field."""
+    data = json.loads(fake_view_file.read_text())
+    for svc in data["services"]:
+        svc["managed"] = "external" if svc["name"] == "gone" else "mesh"
+    fake_view_file.write_text(json.dumps(data))
+    server = server_for(fake_view_file)
+    gone = summary(await call(server, "service_health", service="jerry-gone"))
+    assert gone.startswith("jerry-gone is DOWN: it is gone (serves jerry-gone, host local, external, "
+                           "not run by the mesh), which is DOWN ("), gone
+    assert "connection refused" in gone
+    be = summary(await call(server, "service_health", service="be"))
+    assert "external" not in be
+    managed = {s["name"]: s["managed"] for s in rows(await call(server, "topology"))["services"]}
+    assert managed["gone"] == "external" and managed["be"] == "mesh"

@@ -19,7 +19,7 @@ def start_order(services: list[Service]) -> list[Service]:
     Raises graphlib.CycleError when run.after loops; `homelab check` reports that as HL406.
     """
     by_name = {s.name: s for s in services}
-    deps = {s.name: {d for d in s.spec.run.after if d in by_name} for s in services}
+    deps = {s.name: {d for d in s.spec.after if d in by_name} for s in services}
     TopologicalSorter(deps).prepare()  # raises CycleError with the cycle
     rank = lambda n: (KIND_ORDER[by_name[n].spec.kind], n)  # noqa: E731
     ready = [rank(n) for n, d in deps.items() if not d]

@@ -37,7 +37,9 @@ def api_base(repo: Repo, svc: Service) -> str:
     """Where the gateway reaches a service: loopback when they share a host and it binds loopback."""
     gateway = repo.services.get(repo.mesh.gateway.service)
     same_host = gateway is not None and gateway.spec.host == svc.spec.host
-    return f"{base_url(repo, svc, local=same_host)}/v1"
+    # An external server says where its OpenAI API lives (`external.api_path`, default /v1).
+    api_path = svc.spec.external.api_path if svc.spec.external else "/v1"
+    return f"{base_url(repo, svc, local=same_host)}{api_path}"
 
 
 def find_cycles(repo: Repo) -> list[list[str]]:

@@ -55,6 +55,9 @@ def _service_label(mesh: View, name: str, models_of: dict[str, list[str]]) -> st
         bits.append("serves " + ", ".join(models_of[name]))
     if svc is not None and svc.host:
         bits.append(f"host {svc.host}")
+    if svc is not None and svc.is_external:
+        # Said in words: "down" then means "start it where it runs", not "the mesh lost it".
+        bits.append("external, not run by the mesh")
     return f"{name} ({', '.join(bits)})" if bits else name
 
 

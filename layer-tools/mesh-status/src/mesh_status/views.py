@@ -28,7 +28,8 @@ def topology(view: View) -> dict[str, Any]:
     hosts = [{"name": h.name, "address": h.address, "role": h.role} for h in view.hosts]
     services = [{"name": s.name, "kind": s.kind, "layer": s.layer, "host": s.host, "bind": s.bind,
                  "port": s.port, "exposure": s.exposure, "url": s.url,
-                 "upstreams": list(s.upstreams), "autostart": s.autostart}
+                 "upstreams": list(s.upstreams), "autostart": s.autostart,
+                 "managed": s.managed}
                 for s in view.services.values()]
     return {"mesh": view.mesh,
             "gateway": {"service": view.gateway_service, "public_base_url": view.gateway_url},

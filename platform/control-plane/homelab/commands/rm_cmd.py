@@ -30,7 +30,9 @@ def command(root: Path, name: str, yes: bool) -> None:
     Example:
       homelab rm jerry-box --yes && uv run homelab check
     """
-    removal = plan_rm(load_repo(root), name, dt.date.today())
+    repo = load_repo(root)
+    removal = plan_rm(repo, name, dt.date.today())
+    external = repo.services[name].spec.external
     updates = changed(root, removal.write)
     click.echo(f"removing {removal.folder}/ and {len(removal.delete)} derived file(s); "
                f"updating {len(updates)} file(s); retiring port(s) "
@@ -46,4 +48,8 @@ def command(root: Path, name: str, yes: bool) -> None:
         click.confirm("go ahead?", abort=True)
     write_all(root, removal.write, EXECUTABLE, remove=removal.delete)
     shutil.rmtree(root / removal.folder)
-    click.echo(f"removed {name}; if it runs, `uv run homelab up` stops it (its program is gone)")
+    if external is not None:  # the mesh never ran it: nothing of ours to stop
+        click.echo(f"removed {name}; the mesh no longer routes to it (it keeps running where it "
+                   f"runs: {external.managed_by})")
+    else:
+        click.echo(f"removed {name}; if it runs, `uv run homelab up` stops it (its program is gone)")

@@ -24,7 +24,7 @@ from rich.table import Table
 from homelab.commands.exits import input_errors_exit_2
 from homelab.errors import InputError
 from homelab.load.repo import load_repo
-from homelab.runtime import availability, lifecycle, logtail, overview, probe, requestlog_cli
+from homelab.runtime import availability, external, lifecycle, logtail, overview, probe, requestlog_cli
 from homelab.runtime.hosts import local_host
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import PrepareError
@@ -74,11 +74,14 @@ def runtime_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, help="Seconds to wait for each service to become healthy.")
 @click.option("--no-prepare", is_flag=True,
               help="Skip `uv sync` and model builds (environments already built).")
+@click.option("--skip", multiple=True, metavar="NAME",
+              help="Do not wait for this external backend (contract `external`), known to be "
+                   "absent. Repeatable.")
 @click.pass_obj
 @input_errors_exit_2
 @runtime_errors
 def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | None,
-       timeout_s: float, no_prepare: bool) -> None:
+       timeout_s: float, no_prepare: bool, skip: tuple[str, ...]) -> None:
     """Start this host's services, each healthy before the next.
 
     \b
@@ -93,8 +96,9 @@ def up(root: Path, with_: tuple[str, ...], only: tuple[str, ...], host: str | No
       homelab up
       homelab up --with open-webui
       homelab up --only ov-server
+      homelab up --skip ollama-mac      # an external backend that is off today: do not wait
     """
-    options = lifecycle.UpOptions(host, with_, only, timeout_s, not no_prepare)
+    options = lifecycle.UpOptions(host, with_, only, timeout_s, not no_prepare, skip=skip)
     sys.exit(lifecycle.up(load_repo(root), options, _console()))
 
 
@@ -157,6 +161,8 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     Healthy means checked now: its health endpoint answered as the contract expects AND the
     answer came from its own process group (not a leftover holding its port), with no
     undeclared LAN listener. A dead service shows its exit code or signal and a hint.
+    External backends this host calls (contract `external`) are listed as EXTERNAL with their
+    health; the mesh does not run them, so a down one does not change the exit code.
     Exit 0 when every autostart service is running and healthy, 1 otherwise.
 
     \b
@@ -166,9 +172,13 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
     mesh = lifecycle.load_local_mesh(load_repo(root), host, create_secrets=False)
     sup = Supervisor(mesh.paths)
     info = sup.info() if sup.running() else {}
-    results = {r.service: r for r in probe.probe_all(list(mesh.probes.values()))}
+    outside = [s for s in external.relevant(mesh.repo, mesh.host) if s.name in mesh.external_probes]
+    results = {r.service: r for r in probe.probe_all(
+        [*mesh.probes.values(), *(mesh.external_probes[s.name] for s in outside)])}
     rows = [overview.service_row(mesh, name, program, info, results.get(name))
             for name, program in mesh.programs.items()]
+    # External backends it calls: shown (state EXTERNAL), never a reason for exit 1.
+    rows += [external.status_row(s, results.get(s.name)) for s in outside]
     # STARTING + healthy is fine: supervisord only calls it RUNNING after startsecs.
     bad = [r for r in rows if r["autostart"]
            and (r["state"] not in ("RUNNING", "STARTING") or r["healthy"] is False)]
@@ -182,7 +192,7 @@ def status(root: Path, host: str | None, as_json: bool) -> None:
         table.add_column(col)
     for r in rows:
         healthy = {True: "yes", False: "NO", None: "-"}[r["healthy"]]
-        state = r["state"] + ("" if r["autostart"] else " (opt-in)")
+        state = r["state"] + ("" if r["autostart"] or r["external"] else " (opt-in)")
         table.add_row(r["service"], state, str(r["pid"] or "-"), _uptime(r["uptime_s"]),
                       str(r["port"] or "-"), healthy, r["problem"])
     console = _console()
@@ -220,6 +230,11 @@ def logs(root: Path, name: str | None, follow: bool, lines: int, request_id: str
     if name not in repo.services and name != "supervisord":
         raise InputError.one("command line", f"NAME {name}: no such service "
                                              f"(known: {', '.join(sorted(repo.services))})")
+    ext = repo.services[name].spec.external if name in repo.services else None
+    if ext is not None:
+        click.echo(f"error: {name} is external, not run by the mesh: its log is where it runs "
+                   f"({ext.managed_by}); `homelab health` shows whether it answers", err=True)
+        sys.exit(1)
     paths = RuntimePaths(repo.root)
     path = paths.supervisord_log if name == "supervisord" else paths.log(name)
     if not path.exists():

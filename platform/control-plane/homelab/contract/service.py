@@ -85,6 +85,24 @@ class Run(Strict):
     autostart: bool = True  # False: opt-in services (`homelab up --with NAME`), e.g. a browser UI
 
 
+class External(Strict):
+    """A backend the mesh routes to but does not run: an OpenAI-compatible server managed
+    elsewhere (another host, or a local Ollama / llama-server / vLLM / LM Studio / MLX server).
+
+    Where it is reached comes from the usual fields (`host` in mesh.yaml, `bind`, `port` in the
+    ledger); how healthy looks from `health`; how the gateway authenticates from
+    `gateway_auth_env` (absent: no key). This block says what only an external server needs.
+    """
+
+    # Who or what runs it (shown when it is absent, so the reader knows where to start it).
+    managed_by: str = Field(min_length=1)
+    # Where its OpenAI API lives under http://address:port (Ollama, llama-server, vLLM: /v1).
+    api_path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9._~-]+)*$")] = "/v1"
+    # How long `up` waits for its health before starting what comes after it (the gateway); an
+    # absent external backend is a warning, never a failed `up`.
+    wait_s: Annotated[float, Field(ge=0, le=600)] = 15.0
+
+
 class Test(Strict):
     """The service's own test suite, run by `homelab test` from the service folder."""
 
@@ -161,7 +179,8 @@ class ServiceSpec(Strict):
     health: Health | None = None
     env_file: str | None = None
     env: list[EnvVar] = []
-    run: Run
+    run: Run | None = None  # absent only for an external backend (`external`)
+    external: External | None = None  # a backend the mesh routes to but does not run
     test: Test | None = None
     upstreams: list[ServiceName] = []
     systemd: Systemd | None = None
@@ -182,6 +201,27 @@ class ServiceSpec(Strict):
             except ValueError:
                 raise ValueError(f"bind must be an IP address, got {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _run_or_external(self) -> ServiceSpec:
+        if self.external is None:
+            if self.run is None:
+                raise ValueError("`run` is required: how the mesh starts this service (or, for a "
+                                 "backend running elsewhere, an `external` block instead)")
+            return self
+        if self.run is not None:
+            raise ValueError("`run` and `external` exclude each other: an external backend is "
+                             "started where it runs, not by the mesh (remove `run`)")
+        if self.kind != "backend":
+            raise ValueError(f"`external` is only for kind backend (this is a {self.kind})")
+        for field in ("test", "systemd"):
+            if getattr(self, field) is not None:
+                raise ValueError(f"`{field}` does not apply to an external backend (the mesh "
+                                 "neither runs nor tests it): remove it")
+        if self.port is None or self.health is None:
+            raise ValueError("an external backend needs `bind`, `port` and `health`: where the "
+                             "gateway reaches it and how `up` and `health` see it is up")
+        return self
 
     @model_validator(mode="after")
     def _kind_shape(self) -> ServiceSpec:
@@ -206,6 +246,20 @@ class ServiceSpec(Strict):
         if dup:
             raise ValueError(f"env var declared twice: {', '.join(dup)}")
         return self
+
+    @property
+    def is_external(self) -> bool:
+        """Run elsewhere: routed, probed and documented, never started or tested by the mesh."""
+        return self.external is not None
+
+    @property
+    def after(self) -> list[str]:
+        """run.after (nothing for an external backend: it starts nothing)."""
+        return self.run.after if self.run else []
+
+    @property
+    def autostart(self) -> bool:
+        return self.run.autostart if self.run else True
 
     @property
     def has_http(self) -> bool:

@@ -3,6 +3,8 @@ only when something needs a line number (an error or a violation)."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,6 +84,17 @@ def line_of(node: Any, loc: Sequence[str | int], line_offset: int = 0, *,
     return line
 
 
+def _named_key(tree: Any, message: str) -> list[str | int]:
+    """A whole-document rule's error points at the first top-level key its message names in
+    backticks (e.g. "`run` and `external` exclude each other" -> the line of `run`)."""
+    if not isinstance(tree, dict):
+        return []
+    for name in re.findall(r"`([a-z_]+)`", message):
+        if name in tree:
+            return [name]
+    return []
+
+
 def validation_problems(exc: ValidationError, text: str, path: str,
                         line_offset: int = 0) -> list[Problem]:
     """One Problem per pydantic error, with the dotted field path and its line."""
@@ -89,6 +102,8 @@ def validation_problems(exc: ValidationError, text: str, path: str,
     problems = []
     for err in exc.errors(include_url=False):
         loc = [part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-"))]
+        if not loc:
+            loc = _named_key(tree, err["msg"])
         field = ".".join(str(p) for p in loc) or "(document)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from homelab.contract.service import ServiceSpec
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service
 from homelab.routing import Route, routes
@@ -31,11 +32,16 @@ def hosts_table(repo: Repo) -> str:
     return table(["host", "address", "role"], [[h.name, h.address, h.role] for h in repo.mesh.hosts])
 
 
+def kind_label(spec: ServiceSpec) -> str:
+    """The kind as the tables show it: an external backend says so (the mesh does not run it)."""
+    return f"{spec.kind} (external)" if spec.is_external else spec.kind
+
+
 def services_table(repo: Repo) -> str:
     rows = []
     for s in sorted(repo.services.values(), key=lambda s: (s.spec.layer, s.name)):
         sp = s.spec
-        rows.append([sp.name, sp.kind, s.rel_dir, sp.host, sp.bind or "-", str(sp.port or "-"),
+        rows.append([sp.name, kind_label(sp), s.rel_dir, sp.host, sp.bind or "-", str(sp.port or "-"),
                      sp.exposure + (f" ({sp.approval})" if sp.approval else ""),
                      sp.health.path if sp.health else "-", ", ".join(sp.upstreams) or "-"])
     return table(["service", "kind", "folder", "host", "bind", "port", "exposure", "health", "calls"],
@@ -63,8 +69,11 @@ def dossier_table(repo: Repo) -> str:
         sp = s.spec
         what = ", ".join(m.name for m in sp.models) or ", ".join(a.name for a in sp.aliases) \
             or (", ".join(t.name for t in sp.mcp.tools) if sp.mcp else "-")
-        rows.append([f"[{sp.name}](../{s.rel_dir}/SERVICE_SPEC.md)", sp.kind, sp.description,
-                     sp.systemd.unit if sp.systemd else "-", sp.env_file or "-", what])
+        unit = sp.systemd.unit if sp.systemd else "-"
+        if sp.external:
+            unit = f"none: run by {sp.external.managed_by}"
+        rows.append([f"[{sp.name}](../{s.rel_dir}/SERVICE_SPEC.md)", kind_label(sp), sp.description,
+                     unit, sp.env_file or "-", what])
     return table(["service", "kind", "role", "systemd unit", "env file", "models / aliases / tools"],
                   rows)
 
@@ -73,7 +82,7 @@ def _where(svc: Service, gateway_host: str | None) -> str:
     sp = svc.spec
     at = f" {sp.bind}:{sp.port}" if sp.port else " (stdio)"
     host = f", host {sp.host}" if sp.host != gateway_host else ""
-    return f"{sp.name}{at} ({sp.kind}{host})"
+    return f"{sp.name}{at} ({kind_label(sp)}{host})"
 
 
 def diagram(repo: Repo) -> str:

@@ -42,7 +42,8 @@ def _service(repo: Repo, svc: Service) -> dict[str, Any]:
             "bind": spec.bind, "port": spec.port, "exposure": spec.exposure,
             "address": reach_address(repo, svc), "url": base_url(repo, svc),
             "health": _health(repo, svc), "upstreams": list(spec.upstreams),
-            "autostart": spec.run.autostart}
+            "autostart": spec.autostart,
+            "managed": "external" if spec.is_external else "mesh"}
 
 
 def _mcp_servers(repo: Repo) -> list[dict[str, Any]]:
@@ -109,7 +110,9 @@ SCHEMA: dict[str, Any] = {
                 "expect_status": {"type": "integer", "minimum": 100, "maximum": 599},
                 "expect_body": _STR, "timeout_s": {"type": "number", "exclusiveMinimum": 0},
                 "required": {"type": "boolean"}, "auth_env": _OPT_STR})]},
-            "upstreams": _STRS, "autostart": {"type": "boolean"}})},
+            "upstreams": _STRS, "autostart": {"type": "boolean"},
+            # external: routed and probed, but run elsewhere (contract `external`), never by `up`.
+            "managed": {"enum": ["mesh", "external"]}})},
         "routes": {"type": "array", "items": _object({
             "name": _STR, "kind": {"enum": ["model", "alias"]}, "service": _STR,
             "upstream_id": _STR, "fallbacks": _STRS, "approach": _OPT_STR, "target": _OPT_STR})},

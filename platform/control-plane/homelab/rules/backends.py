@@ -6,10 +6,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from homelab.contract.service import ServiceSpec
 from homelab.load.repo import MESH_FILE
 from homelab.rules.base import Context, Violation
 
 BACKEND_ENDPOINTS = (("POST", "/v1/chat/completions"), ("GET", "/v1/models"), ("GET", "/health"))
+
+
+def backend_endpoints(spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
+    """What a backend must serve: the mesh's own API, or for an external server (Ollama,
+    llama-server, vLLM...) the OpenAI API under its `api_path` and its own health path."""
+    if spec.external is None or spec.health is None:
+        return BACKEND_ENDPOINTS
+    api = spec.external.api_path
+    return (("POST", f"{api}/chat/completions"), ("GET", f"{api}/models"), ("GET", spec.health.path))
 
 
 def check(ctx: Context) -> Iterator[Violation]:
@@ -24,7 +34,7 @@ def check(ctx: Context) -> Iterator[Violation]:
         spec, src = svc.spec, svc.source
         if spec.kind == "backend":
             have = {(e.method, e.path) for e in spec.endpoints}
-            for method, path in BACKEND_ENDPOINTS:
+            for method, path in backend_endpoints(spec):
                 if (method, path) not in have:
                     yield Violation(src.path, src.line("endpoints") or src.line("kind"), "HL501", "backend-endpoint-missing",
                                     f"backend {spec.name} does not declare {method} {path}")

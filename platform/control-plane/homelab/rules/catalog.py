@@ -152,7 +152,8 @@ _RULES = (
          "`upstreams` and `run.after` are the dependency graph: start order, docs and reviews read it",
          "add the service to `upstreams` (and `run.after`); `homelab new` and `homelab rm` keep them current"),
     Rule("HL501", "backend-endpoint-missing",
-         "a backend not declaring `POST /v1/chat/completions`, `GET /v1/models` and `GET /health`",
+         "a backend not declaring `POST /v1/chat/completions`, `GET /v1/models` and `GET /health` "
+         "(an external backend: the first two under its `external.api_path`, and its `health.path`)",
          "the gateway, the health sweep and the tools rely on all three",
          "declare the endpoint under `endpoints:` (and serve it)"),
     Rule("HL502", "model-name-pattern",

@@ -66,7 +66,7 @@ def check(ctx: Context) -> Iterator[Violation]:
                 yield Violation(src.path, src.line("upstreams", i), "HL401", "client-bypasses-gateway",
                                 f"{spec.kind} {spec.name} calls {target.spec.kind} {up} directly; "
                                 "clients reach models only through the gateway")
-        for i, dep in enumerate(spec.run.after):
+        for i, dep in enumerate(spec.after):
             if dep not in repo.services:
                 yield Violation(src.path, src.line("run", "after", i), "HL403", "unknown-upstream",
                                 f"run.after names {dep!r}, which is not a service in the mesh")
@@ -130,7 +130,7 @@ def _undeclared(repo: Repo) -> Iterator[Violation]:
                                 f"{svc.name} reads the MCP registry but its `upstreams` do not list "
                                 f"{tool.name}")
             if tool.spec.port is not None and tool.spec.host == svc.spec.host \
-                    and tool.name not in svc.spec.run.after:
+                    and tool.name not in svc.spec.after:
                 yield Violation(src.path, src.line("run", "after") or src.line("run"), "HL407",
                                 "upstream-not-declared",
                                 f"{svc.name} reads the MCP registry but starts before the HTTP tool "

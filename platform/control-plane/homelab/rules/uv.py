@@ -10,8 +10,8 @@ from homelab.rules.base import Context, Violation
 
 def check(ctx: Context) -> Iterator[Violation]:
     for svc in ctx.repo.services.values():
-        project = svc.spec.run.uv_project
-        if project is None:
+        project = svc.spec.run.uv_project if svc.spec.run else None
+        if project is None:  # not Python, or external (not run by the mesh)
             continue
         base = PurePosixPath(svc.rel_dir) / project
         for fname in ("pyproject.toml", "uv.lock"):

@@ -43,4 +43,10 @@ def local_host(repo: Repo, explicit: str | None = None) -> str:
 
 
 def services_on(repo: Repo, host: str) -> list[Service]:
-    return [s for s in repo.services.values() if s.spec.host == host]
+    """The services the mesh runs on `host` (an external backend there is run by someone else)."""
+    return [s for s in repo.services.values() if s.spec.host == host and not s.spec.is_external]
+
+
+def externals(repo: Repo) -> list[Service]:
+    """Backends the mesh routes to but does not run (contract `external`), wherever they are."""
+    return [s for s in repo.services.values() if s.spec.is_external]

@@ -20,10 +20,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from homelab.ordering import start_order
 from homelab.load.repo import Repo
 from homelab.render.view import render_view
-from homelab.runtime import death, inputs, ownership, prepare, procfs, secrets
+from homelab.runtime import death, external, inputs, ownership, prepare, procfs, secrets
 from homelab.runtime.environment import MARKER, compose
 from homelab.runtime.envfiles import write_private
-from homelab.runtime.hosts import local_host, services_on
+from homelab.runtime.hosts import externals, local_host, services_on
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.programs import Program, program_for, select
 from homelab.runtime.probe import Target, probe, targets
@@ -41,6 +41,7 @@ class UpOptions:
     timeout_s: float = 180.0
     prepare: bool = True
     only_label: str = "--only"  # how errors name `only` (start/restart: the NAME argument)
+    skip: tuple[str, ...] = ()  # external backends `up` does not wait for (--skip)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class LocalMesh:
     programs: dict[str, Program] = field(default_factory=dict)
     probes: dict[str, Target] = field(default_factory=dict)
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # runtime/inputs.py
+    # External backends (wherever declared): probed, waited for, never started (runtime/external.py).
+    external_probes: dict[str, Target] = field(default_factory=dict)
 
 
 def load_local_mesh(repo: Repo, host: str | None = None, *,
@@ -71,8 +74,11 @@ def load_local_mesh(repo: Repo, host: str | None = None, *,
         # In the program's config: a change to any input changes it, and `up` restarts it.
         envs[svc_name][inputs.INPUTS_ENV] = inputs.fingerprint(digests)
     programs = {s.name: program_for(repo, s, envs[s.name]) for s in ordered}
-    probes = {t.service: t for t in targets(repo, local_host=name, host=name, env=envs)}
-    return LocalMesh(repo, paths, name, programs, probes, found)
+    swept = targets(repo, local_host=name, env=envs)  # one view rendering for both
+    probes = {t.service: t for t in swept if t.service in programs}
+    outside = {s.name for s in externals(repo)}
+    external_probes = {t.service: t for t in swept if t.service in outside}
+    return LocalMesh(repo, paths, name, programs, probes, found, external_probes)
 
 
 @contextlib.contextmanager
@@ -231,6 +237,7 @@ def _prepare(mesh: LocalMesh, chosen: list[Program], console: Console) -> None:
 
 
 def up(repo: Repo, options: UpOptions, console: Console) -> int:
+    external.check_skip(repo, options.skip)  # a wrong --skip is unusable input: nothing starts
     mesh = load_local_mesh(repo, options.host)
     names = [s.name for s in select(repo, mesh.host, with_=options.with_, only=options.only,
                                      only_label=options.only_label)]
@@ -281,7 +288,7 @@ def up(repo: Repo, options: UpOptions, console: Console) -> int:
                                   highlight=False)
         inputs.save(mesh.paths.inputs, mesh.inputs)
         order = [p.name for p in mesh.programs.values() if p.name in names]
-        return _start_all(mesh, sup, order, options.timeout_s, console)
+        return _start_all(mesh, sup, order, options.timeout_s, console, options.skip)
 
 
 def _write_view(mesh: LocalMesh) -> None:
@@ -296,11 +303,16 @@ def _write_view(mesh: LocalMesh) -> None:
 
 
 def _start_all(mesh: LocalMesh, sup: Supervisor, order: list[str], timeout_s: float,
-               console: Console) -> int:
-    width = max((len(n) for n in order), default=0)
+               console: Console, skip: tuple[str, ...] = ()) -> int:
+    width = max((len(n) for n in [*order, *mesh.external_probes]), default=0)
     warnings = 0
+    waited: set[str] = set(skip)  # --skip: known to be absent, not waited for
+    for name in skip:
+        console.print(f"  {name:<{width}}  external, not waited for (--skip)", markup=False,
+                      highlight=False)
     for name in order:
         program = mesh.programs[name]
+        warnings += _wait_externals(mesh, name, waited, width, console)
         state = sup.info().get(name)
         if state and state.state in ("RUNNING", "STARTING"):
             # Running is not healthy until checked: who holds its port, then its health.
@@ -342,8 +354,30 @@ def _start_all(mesh: LocalMesh, sup: Supervisor, order: list[str], timeout_s: fl
                       markup=False, highlight=False)
     _print_access(mesh, order, console)
     if warnings:
-        click.echo(f"{warnings} optional service(s) not healthy; see the warnings above", err=True)
+        click.echo(f"{warnings} optional or external service(s) not healthy; see the warnings "
+                   "above", err=True)
     return 0
+
+
+def _wait_externals(mesh: LocalMesh, name: str, waited: set[str], width: int,
+                    console: Console) -> int:
+    """Before `name` starts: wait (bounded) for the external backends it calls, each once. An
+    absent one is a warning (the count returned), never a reason to stop: `name` still starts."""
+    absent = 0
+    for svc in external.needed_by(mesh.repo, name):
+        target = mesh.external_probes.get(svc.name)
+        if svc.name in waited or target is None:
+            continue
+        waited.add(svc.name)
+        found = external.wait_for(svc, target)
+        if found.ok:
+            console.print(f"  {svc.name:<{width}}  external, healthy in {found.seconds:.1f} s "
+                          f"(not run by the mesh)", markup=False, highlight=False)
+        else:
+            absent += 1
+            # One line: greppable, like every other `up` warning.
+            click.echo(f"warning: {external.absent_message(svc, found, name)}", err=True)
+    return absent
 
 
 def _reclaim(mesh: LocalMesh, sup: Supervisor, program: Program, wrong: ownership.PortCheck,

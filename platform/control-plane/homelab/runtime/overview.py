@@ -44,6 +44,7 @@ def service_row(mesh: lifecycle.LocalMesh, name: str, program: Program, info: di
         "autostart": program.autostart,
         "problem": problem,
         "hint": hint,
+        "external": False,  # run by the mesh (external backends: runtime/external.status_row)
     }
 
 

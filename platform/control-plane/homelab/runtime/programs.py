@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homelab.addresses import health_url
-from homelab.contract.service import expand
+from homelab.contract.service import Run, expand
 from homelab.errors import InputError
 from homelab.load.repo import Repo, Service
 from homelab.ordering import start_order
@@ -42,9 +42,17 @@ def placeholders(repo: Repo, svc: Service) -> dict[str, str]:
     }
 
 
+def run_of(svc: Service) -> Run:
+    """The contract's `run`; an external backend has none and is never a program
+    (hosts.services_on leaves it out), so reaching here with one is a bug, not bad input."""
+    if svc.spec.run is None:
+        raise AssertionError(f"{svc.name} is external: the mesh does not run it")
+    return svc.spec.run
+
+
 def command_for(repo: Repo, svc: Service) -> tuple[str, ...]:
     values = placeholders(repo, svc)
-    args = [expand(a, values) for a in svc.spec.run.command]
+    args = [expand(a, values) for a in run_of(svc).command]
     # supervisord resolves a program path containing "/" against ITS cwd, not the program's
     # directory: make service-relative scripts (scripts/start.sh) absolute.
     if "/" in args[0] and not Path(args[0]).is_absolute():
@@ -53,11 +61,12 @@ def command_for(repo: Repo, svc: Service) -> tuple[str, ...]:
 
 
 def directory_for(repo: Repo, svc: Service) -> Path:
-    return (repo.root / svc.rel_dir / svc.spec.run.workdir).resolve()
+    return (repo.root / svc.rel_dir / run_of(svc).workdir).resolve()
 
 
 def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
-    uv = svc.spec.run.uv_project
+    run = run_of(svc)
+    uv = run.uv_project
     values = placeholders(repo, svc)
     return Program(
         name=svc.name,
@@ -68,9 +77,9 @@ def program_for(repo: Repo, svc: Service, env: dict[str, str]) -> Program:
         bind=svc.spec.bind,
         port=svc.spec.port,
         health_url=health_url(repo, svc, local=True),
-        autostart=svc.spec.run.autostart,
+        autostart=run.autostart,
         uv_project=(repo.root / svc.rel_dir / uv).resolve() if uv is not None else None,
-        prepare=tuple(tuple(expand(a, values) for a in cmd) for cmd in svc.spec.run.prepare),
+        prepare=tuple(tuple(expand(a, values) for a in cmd) for cmd in run.prepare),
     )
 
 
@@ -85,6 +94,9 @@ def select(repo: Repo, host: str, *, with_: tuple[str, ...] = (),
             if name not in repo.services:
                 problems.append(f"{option} {name}: no such service "
                                 f"(known: {', '.join(sorted(repo.services))})")
+            elif (ext := repo.services[name].spec.external) is not None:
+                problems.append(f"{option} {name}: external, not run by the mesh (run by "
+                                f"{ext.managed_by}); start or stop it where it runs")
             elif name not in here:
                 problems.append(f"{option} {name}: runs on host "
                                 f"{repo.services[name].spec.host!r}, not {host!r}")
@@ -93,7 +105,7 @@ def select(repo: Repo, host: str, *, with_: tuple[str, ...] = (),
     if only:
         chosen = [here[n] for n in dict.fromkeys(only)]
     else:
-        chosen = [s for s in here.values() if s.spec.run.autostart or s.name in with_]
+        chosen = [s for s in here.values() if s.spec.autostart or s.name in with_]
     return start_order(chosen)
 
 

@@ -32,7 +32,9 @@ def on_add(repo: Repo, new: Service, contract: dict[str, Any]) -> dict[str, str]
     if gateway is not None and spec.kind in ("backend", "optimizer"):
         def wire(node: CommentedMap) -> None:
             add_to_list(node, "upstreams", spec.name, after="test" if "test" in node else "run")
-            if spec.kind == "backend" and spec.host == gateway.spec.host and spec.port is not None:
+            # An external backend is waited for through `upstreams`, never started: no run.after.
+            if spec.kind == "backend" and spec.host == gateway.spec.host and spec.port is not None \
+                    and not spec.is_external:
                 add_to_list(node["run"], "after", spec.name, after="workdir")
             if spec.gateway_auth_env:
                 env = node.get("env")
@@ -71,7 +73,7 @@ def on_remove(repo: Repo, gone: Service) -> dict[str, str]:
         if svc.name == gone.name:
             continue
         spec = svc.spec
-        mentions = gone.name in spec.upstreams or gone.name in spec.run.after or \
+        mentions = gone.name in spec.upstreams or gone.name in spec.after or \
             any(set(m.fallbacks) & names for m in spec.models) or \
             any(a.target in names for a in spec.aliases) or \
             (svc is gateway and gone.spec.gateway_auth_env is not None)

@@ -81,6 +81,13 @@ class Service:
     health: Health | None
     upstreams: tuple[str, ...]
     autostart: bool
+    # "mesh": `homelab up` runs it; "external": a backend run elsewhere that the mesh only routes
+    # to and probes (an older view without the field means "mesh").
+    managed: str = "mesh"
+
+    @property
+    def is_external(self) -> bool:
+        return self.managed == "external"
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,8 @@ def _service(f: _Fields) -> Service:
                    f.get("bind", str, optional=True), f.get("port", int, optional=True),
                    f.get("exposure", str), f.get("address", str, optional=True),
                    f.get("url", str, optional=True), _health(health) if health else None,
-                   f.strings("upstreams"), f.get("autostart", bool))
+                   f.strings("upstreams"), f.get("autostart", bool),
+                   f.get("managed", str, optional=True) or "mesh")
 
 
 def _route(f: _Fields) -> Route:
