@@ -200,7 +200,7 @@ def _download(source: Source, dest: Path, sha256: str | None, reporter: Reporter
                     total = _total_of(resp, have)
                     reporter.start(f"download {source.basename}", total, have)
                     with tmp.open("ab") as out:
-                        for block in resp.iter_bytes(CHUNK):
+                        for block in resp.iter_bytes():
                             _write(out, block)
                             reporter.advance(len(block))
                 break
