@@ -184,6 +184,16 @@ class OvServer:
         finally:
             check.unlink(missing_ok=True)
         if done.returncode != 0:
+            code = done.returncode
+            if code < 0 or code > 128:  # killed by a signal (uv reports 128 + N): OpenVINO crashed on it
+                import signal
+
+                number = -code if code < 0 else code - 128
+                try:
+                    sig = signal.Signals(number).name
+                except ValueError:
+                    sig = f"signal {number}"
+                raise InputError.one(path, f"{self.label} crashed loading it ({sig}): not a model it can load")
             lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
             why = next((ln.split(f"model {name}: ", 1)[1] for ln in lines if f"model {name}: " in ln),
                        lines[-1] if lines else f"exit {done.returncode}")
