@@ -230,6 +230,12 @@ def _hf(source: Source, dest: Path, sha256: str | None, reporter: Reporter) -> L
             from None
     except (httpx.TransportError, ValueError) as exc:
         raise InputError.one(source.text, f"Hugging Face download failed: {exc}") from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise  # the disk (ENOSPC...): obtain() says so
+        # huggingface_hub's own checks (e.g. "Consistency check failed": fewer bytes than announced)
+        raise InputError.one(source.text, f"Hugging Face download failed: {str(exc).splitlines()[0]}") \
+            from None
     tmp = part_path(dest)
     os.replace(got, tmp)  # same file system: HF_DIR is beside dest
     shutil.rmtree(local_dir, ignore_errors=True)  # its metadata describes a file that moved
