@@ -116,7 +116,10 @@ def add(repo: Repo, name: str, source_text: str, *, sha256: str | None, backend:
     try:
         t0 = time.monotonic()
         echo(f"checking that {target.engine.label} loads it ...")
-        target.engine.check_loadable(target.site, name, landed.path)
+        try:
+            target.engine.check_loadable(target.site, name, landed.path)
+        except InputError as exc:  # name the file as the user gave it (the landed copy is removed)
+            raise InputError.one(f"{ADD} --from {source_text}", exc.problems[0].message) from None
         check_s = time.monotonic() - t0
         files = contract.plan_add(repo, target.service, name)
     except BaseException:

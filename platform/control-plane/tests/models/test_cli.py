@@ -72,7 +72,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clone]:
 
 def _bad_inputs(c: Clone, tmp: Path) -> list[tuple[list[str], str]]:
     garbage = tmp / "garbage.gguf"
-    garbage.write_bytes(b"GGUF" + os.urandom(50_000))
+    garbage.write_bytes(os.urandom(50_000))
+    crashing = tmp / "crashing.gguf"  # GGUF magic, then noise: OpenVINO crashes reading it
+    crashing.write_bytes(b"GGUF" + os.urandom(50_000))
     text = tmp / "model.bin"
     text.write_bytes(b"x")
     good = str(c.gguf)
@@ -83,7 +85,8 @@ def _bad_inputs(c: Clone, tmp: Path) -> list[tuple[list[str], str]]:
         (["jerry-tiny", "--from", good], "NAME 'jerry-tiny' is already served by ov-server"),
         (["jerry-x", "--from", good, "--sha256", "0" * 64], f"checksum mismatch: expected sha256 {'0' * 64}, got {c.sha}"),
         (["jerry-x", "--from", good, "--sha256", "abc"], "--sha256 'abc': expected 64 hex digits"),
-        (["jerry-x", "--from", str(garbage)], "ov-server (OpenVINO GenAI) cannot load it"),
+        (["jerry-x", "--from", str(garbage)], f"--from {garbage}: ov-server (OpenVINO GenAI) cannot load it: "),
+        (["jerry-x", "--from", str(crashing)], "ov-server (OpenVINO GenAI) crashed loading it (SIG"),
         (["jerry-x", "--from", str(text)], "takes .gguf files, not 'model.bin'"),
         (["jerry-x", "--from", str(tmp / "absent.gguf")], "no such file"),
     ]
