@@ -224,3 +224,18 @@ def test_detokenizer_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("OV_SERVER_DETOKENIZER", "fast")
     with pytest.raises(ConfigError, match="OV_SERVER_DETOKENIZER: expected one of auto, model, got 'fast'"):
         load_settings(str(env))
+
+
+def test_missing_registry_file_is_written_with_the_builtin_models(tmp_path):
+    """`homelab up` points OV_SERVER_REGISTRY at a file that may not exist yet: it is written once
+    (the built-in models, as with no registry), so models can then be added by editing it."""
+    from ov_server.registry import default_registry, ensure_registry
+
+    path = tmp_path / "ov-models.yaml"
+    assert ensure_registry(path) is True
+    assert load_registry(path) == default_registry()
+    path.write_text(BASE)
+    assert ensure_registry(path) is False and path.read_text() == BASE  # never overwritten
+    assert [p.name for p in tmp_path.iterdir()] == ["ov-models.yaml"]  # no temporary file left
+    with pytest.raises(ConfigError, match="does-not-exist does not exist"):
+        ensure_registry(tmp_path / "does-not-exist" / "ov-models.yaml")  # a mistyped folder stays an error

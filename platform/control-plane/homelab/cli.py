@@ -41,15 +41,16 @@ def cli(ctx: click.Context, repo: Path | None) -> None:
       homelab restart NAME          # also start / stop NAME
       homelab top                   # live view: health, req/s, tok/s, latency, queue, KV
       homelab bundle --host gpu-box --out /tmp/gpu-box   # deploy bundle for one host
+      homelab models add jerry-smol --from ./model.gguf  # land, check, register, route a model
     """
     ctx.obj = (repo or repo_root()).resolve()
 
 
 def _register() -> None:
-    from homelab.commands import (bundle_cmd, check_cmd, new_cmd, port_cmd, render_cmd, rm_cmd,
-                                  run_cmd, test_cmd, top_cmd)
+    from homelab.commands import (bundle_cmd, check_cmd, models_cmd, new_cmd, port_cmd, render_cmd,
+                                  rm_cmd, run_cmd, test_cmd, top_cmd)
 
-    for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd):
+    for mod in (check_cmd, render_cmd, new_cmd, rm_cmd, port_cmd, bundle_cmd, test_cmd, models_cmd):
         cli.add_command(mod.command)
     for command in run_cmd.COMMANDS:
         cli.add_command(command)

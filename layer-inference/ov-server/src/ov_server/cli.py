@@ -46,10 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .registry import load_registry
+    from .registry import ensure_registry, load_registry
 
     settings = load_settings(args.env_file, args.registry)
     if settings.registry_path is not None:
+        if ensure_registry(settings.registry_path):
+            print(f"ov-server: registry {settings.registry_path} did not exist: wrote it with the built-in "
+                  "models", file=sys.stderr)
         load_registry(settings.registry_path)  # fail fast with a clear message
     import uvicorn
 
@@ -78,8 +81,11 @@ def _prepare(args: argparse.Namespace) -> int:
     import subprocess
 
     from .manager import desired_models
+    from .registry import ensure_registry
 
     settings = load_settings(args.env_file, args.registry)
+    if args.model is None and settings.registry_path is not None and ensure_registry(settings.registry_path):
+        print(f"registry {settings.registry_path} did not exist: wrote it with the built-in models")
     if args.model is not None:
         return _prepare_one(settings, args.model, desired_models(settings)[args.model])
     passed: list[str] = []

@@ -120,6 +120,41 @@ def with_builtin_defaults(spec: ModelSpec) -> ModelSpec:
     return base.model_copy(update=given)
 
 
+DEFAULT_REGISTRY_TEXT = """\
+# ov-server's model registry (OV_SERVER_REGISTRY). Written once with the built-in models because the
+# file did not exist; edit it by hand or with `homelab models add|rm` (hot-reloaded while serving).
+models:
+  jerry-chat: {builtin: jerry-chat}
+  jerry-tiny: {builtin: jerry-tiny}
+"""
+
+
+def ensure_registry(path: Path) -> bool:
+    """Write the built-in models' registry at `path` if no file is there yet; True if written.
+
+    Why: a registry that exists from the start can be edited while serving (hot reload), so a model
+    can be added without a restart (`homelab up` points OV_SERVER_REGISTRY at a file in its state
+    folder). Only the file is created, never its folder: a mistyped folder stays an error. Written
+    to a temporary file in the same folder and renamed, so a reader never sees half of it."""
+    import os
+    import tempfile
+
+    if path.exists():
+        return False
+    if not path.parent.is_dir():
+        raise ConfigError(f"registry {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(DEFAULT_REGISTRY_TEXT)
+        os.link(tmp, path)  # fails if someone wrote the file meanwhile: theirs wins
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
 def load_registry(path: Path) -> dict[str, ModelSpec]:
     """Parse and validate a registry file; errors name the file and the field."""
     import re

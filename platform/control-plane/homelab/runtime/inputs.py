@@ -39,7 +39,10 @@ def rendered_inputs(repo: Repo, svc: Service) -> list[str]:
 
 def inputs(repo: Repo, svc: Service, env: dict[str, str]) -> dict[str, str]:
     """{what: digest} for everything the service was started from."""
-    contract = json.dumps(svc.spec.model_dump(mode="json"), sort_keys=True).encode()
+    # A backend's `models` list is read by the gateway (router.yaml, its own input), never by the
+    # backend, whose engine has its own registry: `homelab models add|rm` edit it, and that must
+    # restart only the gateway, not the engine serving every other model.
+    contract = json.dumps(svc.spec.model_dump(mode="json", exclude={"models"}), sort_keys=True).encode()
     found = {f"{svc.rel_dir}/{SPEC_FILE}": _digest(contract),
              "its environment (env files, secrets, defaults)":
                  _digest(json.dumps({k: v for k, v in env.items() if k != INPUTS_ENV},

@@ -7,6 +7,8 @@ What `up` and `down` may leave (expected state; anything else fails the test):
   - `.homelab/logs/`: the services' and supervisord's logs, for reading after the fact;
   - `.homelab/models/`: the built-in jerry-tiny and jerry-chat's converted IR (ov-server's
     run.prepare), rebuilt only if missing;
+  - `.homelab/ov-models.yaml`: ov-server's model registry (its `up_value`), written with the
+    built-in models by its run.prepare when missing; `homelab models add|rm` edit it;
   - `.homelab/run/supervisord.conf` and `.homelab/run/up.lock`: the last rendered config and the
     lock file `up`/`down` take (no process holds it after `down`);
   - `layer-gateway/litellm-orch/config/env.local`: written once by `up`, never overwritten;
@@ -39,6 +41,7 @@ EXPECTED_STATE = (
     "!! .homelab/secrets.env",
     "!! .homelab/logs/*.log",
     "!! .homelab/models/*",
+    "!! .homelab/ov-models.yaml",
     "!! .homelab/run/supervisord.conf",
     "!! .homelab/run/up.lock",
     "!! .homelab/litellm-orch/metrics/*.db",  # the gateway workers' counters (emptied at its start)
