@@ -65,7 +65,7 @@ def _download_sdist(version: str, dest: Path) -> Path:
     if subprocess.run([*pip, "--version"], check=False, capture_output=True).returncode != 0:
         pip = [shutil.which("pip3") or shutil.which("pip") or "pip"]
     subprocess.run(
-        [*pip, "download", "--no-deps", "--no-binary", ":all:", f"llama-cpp-python=={version}", "-d", str(dest)],
+        [*pip, "download", "--no-deps", "--no-binary", "llama-cpp-python", f"llama-cpp-python=={version}", "-d", str(dest)],
         check=True,
     )
     return next(dest.glob("llama_cpp_python-*.tar.gz"))

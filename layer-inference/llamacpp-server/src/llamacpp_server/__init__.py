@@ -1,1 +1,1 @@
-"""llamacpp-server: llama.cpp's llama-server (C++, continuous batching, parallel slots) serving GGUF models; opt-in (--with llamacpp-server)"""
+"""llamacpp-server: llama.cpp's own llama-server as a backend of the mesh (build once, exec)."""
