@@ -46,6 +46,9 @@ class BuildError(RuntimeError):
 
 
 def cache_root() -> Path:
+    """LLAMACPP_SERVER_CACHE, else ~/.cache/homelab-llm/llama-server (XDG_CACHE_HOME honoured)."""
+    if explicit := os.environ.get("LLAMACPP_SERVER_CACHE", "").strip():
+        return Path(explicit).expanduser()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "homelab-llm" / "llama-server"
 
