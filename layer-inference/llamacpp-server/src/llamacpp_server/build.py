@@ -35,7 +35,8 @@ from pathlib import Path
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 # Measured here (2 shared cores, x86-64-v3, load ~3): what `prepare` tells people to expect.
-MEASURED_BUILD = "about 35 minutes on 2 busy cores"
+MEASURED_MINUTES = 35
+MEASURED_BUILD = f"about {MEASURED_MINUTES} minutes on 2 busy cores"
 TOOLS = ("cmake", "c++", "cc")
 
 Log = Callable[[str], None]
@@ -190,7 +191,9 @@ def ensure_llama_server(version: str = LLAMA_CPP_PYTHON_VERSION, log: Log = prin
                     pct = int(m.group(1)) * 100 // int(m.group(2))
                     if pct != last_pct:
                         last_pct = pct
-                        log(f"llama-server build {pct}% ({time.monotonic() - start:.0f} s): {line}")
+                        minutes = (time.monotonic() - start) / 60
+                        log(f"llama-server build {pct}%, {minutes:.0f} min (of about {MEASURED_MINUTES} "
+                            f"on 2 busy cores): {line}")
                 else:
                     log(line)
 
