@@ -14,6 +14,9 @@ import yaml
 
 ROUTER = procs.SERVICE / "config" / "router.yaml"
 EXPECTED_MODEL_LIST = [
+    {"model_name": "jerry-chat-lcpp", "litellm_params": {  # llamacpp-server (opt-in)
+        "model": "openai/jerry-chat-lcpp", "api_base": "http://127.0.0.1:4011/v1",
+        "api_key": "os.environ/LLAMACPP_SERVER_API_KEY"}},
     {"model_name": "jerry-chat", "litellm_params": {
         "model": "openai/jerry-chat", "api_base": "http://127.0.0.1:4010/v1",
         "api_key": "os.environ/OV_SERVER_API_KEY"}},

@@ -25,12 +25,15 @@ def ask(client: openai.OpenAI, messages=QUESTION, **kw):  # noqa: ANN001, ANN201
     return client.chat.completions.create(model="jerry-chat", messages=messages, **kw)
 
 
-def test_jerry_chat_is_listed_and_has_no_fallback(client: openai.OpenAI) -> None:
+def test_jerry_chat_is_listed_and_falls_back_only_to_the_same_model(client: openai.OpenAI) -> None:
     assert {"jerry-chat", "jerry-tiny"} <= {m.id for m in client.models.list().data}
-    # A gibberish answer from jerry-tiny is no substitute for a real one, nor the other way round.
+    # A gibberish answer from jerry-tiny is no substitute for a real one, nor the other way round;
+    # jerry-chat's only fallback is the same model on the other engine (llamacpp-server, opt-in).
     fallbacks = procs.rendered_config()["router_settings"].get("fallbacks") or []
-    involved = {name for rule in fallbacks for src, dsts in rule.items() for name in (src, *dsts)}
-    assert not involved & {"jerry-chat", "jerry-tiny"}, fallbacks
+    rules = {src: dsts for rule in fallbacks for src, dsts in rule.items()}
+    assert rules.get("jerry-chat") == ["jerry-chat-lcpp"] and rules.get("jerry-chat-lcpp") == ["jerry-chat"]
+    involved = {name for src, dsts in rules.items() for name in (src, *dsts)}
+    assert "jerry-tiny" not in involved, fallbacks
 
 
 def test_paris_and_greedy_is_deterministic(client: openai.OpenAI, calls) -> None:

@@ -2,8 +2,10 @@
 
 Run from the service folder:
     CI=true uv run python bench/bench_vs_llama_server.py [--smollm2 PATH.gguf]
-The first run builds llama-server (bench/llama_server_build.py; ~30 min on
-2 shared cores) into ~/.cache/homelab-llm/bench/; later runs reuse it.
+The first run builds llama-server with the mesh's one build, llamacpp-server's
+`llamacpp_server.build` (~35 min on 2 busy cores), into
+~/.cache/homelab-llm/llama-server/; later runs, and the llamacpp-server service,
+reuse it (`homelab up --with llamacpp-server` builds the same binary).
 
 Models, the same GGUF file for all three engines:
 - jerry-tiny: the built-in model (ov-server runs it with its built-in spec:
@@ -50,12 +52,13 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-sys.path.insert(0, str(HERE))
+# The one llama-server build: the llamacpp-server service's module (standard library only).
+sys.path.insert(0, str(HERE.parents[1] / "llamacpp-server" / "src"))
 os.environ.setdefault("CI", "true")
 
 from conftest import start_server, stop_server
+from llamacpp_server.build import ensure_llama_server
 from meshkit.testing import free_port
-from llama_server_build import ensure_llama_server
 
 from ov_server.registry import ModelSpec, builtin_spec
 from ov_server.tiny_model import Shape, build_tiny_model

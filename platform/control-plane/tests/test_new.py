@@ -202,7 +202,7 @@ def test_new_backend_on_a_copy_of_this_repository(tmp_path: Path) -> None:
     router = yaml.safe_load((copy / "layer-gateway/litellm-orch/config/router.yaml").read_text())
     assert "jerry-demo" in [m["model_name"] for m in router["model_list"]]
     assert {"jerry-demo": ["jerry-tiny"]} in router["router_settings"]["fallbacks"]
-    assert ledger_port(copy, "demo") == 4011
+    assert ledger_port(copy, "demo") == 4012  # the next free in the inference block (4011: llamacpp-server)
     assert '"demo|local|' in (copy / "platform/ops/scripts/healthcheck.sh").read_text()
     assert "homelab-demo.service" in (copy / "platform/ops/scripts/restart-all.sh").read_text()
     assert (copy / "platform/ops/systemd/homelab-demo.service").is_file()

@@ -5,6 +5,7 @@ set -uo pipefail
 # service|host|url|expect_status|expect_body|required|auth_env|timeout_s
 PROBES=(
   "litellm-orch|local|http://127.0.0.1:4000/health/liveliness|200||required||3"
+  "llamacpp-server|local|http://127.0.0.1:4011/health|200||optional||3"
   "mesh-status|local|http://127.0.0.1:4041/health|200||required||3"
   "open-webui|local|http://127.0.0.1:3000/health|200||optional||3"
   "optillm-proxy|local|http://127.0.0.1:4020/health|200||required||3"

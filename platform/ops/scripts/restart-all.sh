@@ -3,7 +3,7 @@
 # Change the contract, then re-run the command (`homelab check` fails on drift).
 set -uo pipefail
 declare -A UNITS=(
-  [local]="homelab-ov-server.service homelab-litellm-orch.service homelab-optillm-proxy.service homelab-mesh-status.service homelab-web-fetch.service homelab-tiny-agents.service homelab-open-webui.service homelab-prometheus.service"
+  [local]="homelab-llamacpp-server.service homelab-ov-server.service homelab-litellm-orch.service homelab-optillm-proxy.service homelab-mesh-status.service homelab-web-fetch.service homelab-tiny-agents.service homelab-open-webui.service homelab-prometheus.service"
 )
 
 usage() {

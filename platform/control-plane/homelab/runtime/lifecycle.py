@@ -232,7 +232,11 @@ def _prepare(mesh: LocalMesh, chosen: list[Program], console: Console) -> None:
             for cmd in program.prepare:
                 label = f"prepare  {program.name}: {' '.join(cmd)}"[:90]
                 task = progress.add_task(label, total=1)
-                seconds = prepare.run_prepare(program, cmd, lambda _line: None)
+                # A long prepare (llamacpp-server's first build: many minutes) shows its latest
+                # line, so it is visibly progressing; the elapsed time column runs beside it.
+                show = lambda line, t=task, n=program.name: progress.update(  # noqa: E731
+                    t, description=f"prepare  {n}: {line[:70]}")
+                seconds = prepare.run_prepare(program, cmd, show)
                 progress.update(task, completed=1, description=f"{label} ({seconds:.1f} s)")
 
 

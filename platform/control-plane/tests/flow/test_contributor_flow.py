@@ -152,7 +152,7 @@ def test_scaffold_each_kind(flow: Flow) -> None:
     ports = {p["service"]: p["port"]
              for p in yaml.safe_load((flow.root / "mesh/ports.yaml").read_text())["ports"]}
     assert (ports["alpha"], ports["beta"], ports["thinker"], ports["asker"], ports["clock"]) == \
-        (4011, 4012, 4021, 4031, 4042)  # the ledger's 40x0 layout
+        (4012, 4013, 4021, 4031, 4042)  # the ledger's 40x0 layout (4011: llamacpp-server)
     assert ok(flow.homelab("check")) == ""
     assert ok(flow.homelab("render")) == ""  # nothing left to render
     agent = yaml.safe_load((flow.root / "layer-orchestration/tiny-agents/SERVICE_SPEC.md")

@@ -28,7 +28,21 @@ def test_real_mesh_paths_through_the_optimizer() -> None:
     assert rows["jerry-tiny"] == ("up", "ov-server")
     assert rows["jerry-tiny-moa"] == ("up", "optillm-proxy -> jerry-tiny -> ov-server")
     assert rows["jerry-chat"] == ("up", "ov-server")
-    assert list(rows) == ["jerry-chat", "jerry-tiny", "jerry-tiny-moa", "jerry-tiny-re2", "jerry-tiny-bon"]
+    assert list(rows) == ["jerry-chat-lcpp", "jerry-chat", "jerry-tiny", "jerry-tiny-moa", "jerry-tiny-re2",
+                          "jerry-tiny-bon"]
+
+
+def test_real_mesh_the_two_engines_cover_for_each_other() -> None:
+    """jerry-chat (ov-server) and jerry-chat-lcpp (the opt-in llamacpp-server) fall back to each other."""
+    repo = load_repo(REAL_REPO)
+    opt_in_absent = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": True,
+                                                         "llamacpp-server": False})))
+    assert opt_in_absent["jerry-chat"] == ("up", "ov-server")
+    assert opt_in_absent["jerry-chat-lcpp"] == ("fallback", "fallback jerry-chat: ov-server")
+    ov_down = states(model_status(repo, results(**{"litellm-orch": True, "ov-server": False,
+                                                   "llamacpp-server": True})))
+    assert ov_down["jerry-chat"] == ("fallback", "fallback jerry-chat-lcpp: llamacpp-server")
+    assert ov_down["jerry-tiny"][0] == "down"  # no fallback for the smoke-test model
 
 
 def test_real_mesh_what_is_down() -> None:

@@ -1,0 +1,1 @@
+"""llamacpp-server: llama.cpp's own llama-server as a backend of the mesh (build once, exec)."""
