@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from homelab.load.repo import load_repo
+
 from .conftest import GW_ADDR, INF_ADDR, plan_for
 from .twohost import TwoHosts, copy_checkout, drop_approval, homelab, make_two_hosts
 
@@ -81,8 +83,12 @@ def test_manifest_lists_every_file_with_its_checksum(mesh: TwoHosts, bundles: di
 def test_plan_is_pure_and_deterministic(mesh: TwoHosts) -> None:
     a, b = plan_for(mesh, mesh.gw_host), plan_for(mesh, mesh.gw_host)
     assert a == b
-    assert a.units[0] == "homelab-litellm-orch.service"  # start order: gateway before optimizer
-    assert a.units.index("homelab-litellm-orch.service") < a.units.index("homelab-optillm-proxy.service")
+    # Start order: the backends left on this host (llamacpp-server), then the gateway, then the optimizer.
+    gateway_at = a.units.index("homelab-litellm-orch.service")
+    backends_here = {f"homelab-{s.name}.service" for s in load_repo(mesh.root).by_kind("backend")
+                     if s.spec.host == mesh.gw_host and s.spec.run is not None}
+    assert backends_here and set(a.units[:gateway_at]) == backends_here
+    assert gateway_at < a.units.index("homelab-optillm-proxy.service")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,
