@@ -56,7 +56,8 @@ def choose_backend(repo: Repo, backend: str | None) -> Target:
     engine = engine_of(svc)
     if engine is None:
         raise InputError.one(ADD, f"--backend {svc.name}: no engine adapter knows how it reads models "
-                                  "(known: ov-server's OV_SERVER_REGISTRY)")
+                                  "(known: ov-server's OV_SERVER_REGISTRY, llamacpp-server's "
+                                  "LLAMACPP_SERVER_PRESETS)")
     return Target(svc, engine, site_of(repo, svc))
 
 
