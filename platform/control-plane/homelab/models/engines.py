@@ -339,6 +339,14 @@ class LlamaServer:
         resp = self._call(site, "GET", "/models")
         if resp is None:
             return None
+        if resp.status_code in (401, 403):  # running, but not with the key this checkout has
+            try:
+                names = list(self.entries(site))
+            except InputError:
+                names = [self.builtin]
+            why = (f"failed to ask the router: key refused ({resp.status_code}); it runs with another "
+                   "LLAMACPP_SERVER_API_KEY than this checkout's")
+            return dict.fromkeys(names, why)
         try:
             data = resp.json().get("data") or [] if resp.status_code == 200 else []
         except ValueError:

@@ -102,3 +102,17 @@ def test_llama_server_without_presets_says_which_variable(tmp_path: Path) -> Non
     site = Site(repo, repo.services["llamacpp-server"], {})
     with pytest.raises(InputError, match="no LLAMACPP_SERVER_PRESETS here"):
         LlamaServer().entries(site)
+
+
+def test_llama_server_refusing_the_key_is_said_not_taken_for_unloaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A router started with another key than this checkout's answers /models 401 (what llama-server
+    does; the router is a double here)."""
+    import httpx
+
+    repo = load_repo(REAL_REPO)
+    site = Site(repo, repo.services["llamacpp-server"], {"LLAMACPP_SERVER_PRESETS": str(tmp_path / "m.ini")})
+    monkeypatch.setattr(LlamaServer, "_call", lambda self, s, method, path, body=None: httpx.Response(
+        401, json={"error": {"message": "Invalid API Key", "code": 401}}))
+    live = LlamaServer().live(site)
+    assert live is not None and live["jerry-chat-lcpp"].startswith("failed to ask the router: key refused (401)")
