@@ -69,15 +69,24 @@ class Mesh:
         return reply.choices[0].message.content, int(raw.headers.get("x-litellm-attempted-fallbacks") or 0)
 
     def llama_pids(self) -> list[int]:
-        """The llama-server processes this clone's supervisord runs (exec'd by `serve`)."""
-        out = []
+        """The llama-server processes this clone's supervisord runs (exec'd by `serve`): under
+        `up` that is the router (LLAMACPP_SERVER_PRESETS); its per-model children, llama-servers
+        too, are left out."""
+        mine = set()
         for pid in processes_with_env("HOMELAB_SUPERVISED", str(self.private.root)):
             try:
                 if Path(f"/proc/{pid}/exe").resolve() == self.binary:
-                    out.append(pid)
+                    mine.add(pid)
             except OSError:
                 pass
-        return out
+        return sorted(pid for pid in mine if _parent(pid) not in mine)
+
+
+def _parent(pid: int) -> int | None:
+    try:  # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ")"
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """`homelab models add` (file already local) to the first answered request through the gateway.
 
-    sudo uv run python platform/control-plane/bench/bench_models.py [--rounds 2]
+    sudo uv run python platform/control-plane/bench/bench_models.py [--rounds 2] [--llamacpp]
 
 In a private mesh (meshkit.testing.PrivateMesh: a clone of this checkout in its own network
 namespace, on the contract ports; needs root) with ov-server and the gateway up, for two files:
@@ -10,6 +10,8 @@ file, then chat requests until one is answered (200); the time of each and the t
 then `models rm`. Baseline, in the same run: `homelab restart litellm-orch` followed by the first
 answer on an existing model, which is the floor (the gateway must restart to learn a route); the
 ratio add-to-answer / baseline says what adding a model costs above that floor.
+With --llamacpp, llamacpp-server (llama-server's router; its binary must be built: see its
+SERVICE_SPEC) runs too and the SmolLM2 GGUF is also added to it (`--backend llamacpp-server`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshkit.testing import PrivateMesh, netns_unavailable
 ROOT = Path(__file__).resolve().parents[3]
 OV = "layer-inference/ov-server"
 GW = "layer-gateway/litellm-orch"
+LCPP = "layer-inference/llamacpp-server"
 
 
 def first_answer(mesh: PrivateMesh, gateway: str, model: str, timeout_s: float = 300) -> float:
@@ -60,6 +63,7 @@ def timed(fn, *args) -> tuple[float, object]:  # noqa: ANN001
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--llamacpp", action="store_true", help="also add the SmolLM2 GGUF to llamacpp-server")
     args = parser.parse_args()
     if why := netns_unavailable():
         print(f"cannot run: {why}", file=sys.stderr)
@@ -69,7 +73,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-models-"))
     mesh = PrivateMesh.create(work, repo=ROOT, prefix="hl-bmodels")
     try:
-        mesh.presync([mesh.root / OV, mesh.root / GW])
+        only = ["ov-server", "litellm-orch"] + (["llamacpp-server"] if args.llamacpp else [])
+        if args.llamacpp:  # the clone's HOME is private: use this machine's llama-server build
+            mesh.env["LLAMACPP_SERVER_CACHE"] = os.environ.get(
+                "LLAMACPP_SERVER_CACHE", str(Path.home() / ".cache/homelab-llm/llama-server"))
+        mesh.presync([mesh.root / OV, mesh.root / GW] + ([mesh.root / LCPP] if args.llamacpp else []))
         env = {k: v for k, v in mesh.env.items()}
         tiny = subprocess.run(["uv", "run", "--frozen", "--quiet", "--project", str(mesh.root / OV), "ov-server",
                                "build-tiny-model", str(work / "files")], env=env, cwd=mesh.root / OV,
@@ -80,20 +88,23 @@ def main() -> int:
                               check=True).stdout.strip().splitlines()[-1]
         (mesh.root / GW / "config/env.local").write_text("LITELLM_NUM_WORKERS=1\n")
         gateway = f"http://127.0.0.1:{load_repo(mesh.root).services['litellm-orch'].spec.port}"
-        up = mesh.homelab("up", "--only", "ov-server", "--only", "litellm-orch", "--timeout", "600")
+        up = mesh.homelab("up", *[a for n in only for a in ("--only", n)], "--timeout", "600")
         if up.returncode != 0:
             print(up.stdout + up.stderr, file=sys.stderr)
             return 1
         print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared: compare within this run)")
         base: list[float] = []
-        results: dict[str, list[tuple[float, float]]] = {"jerry-tiny GGUF": [], "SmolLM2-135M GGUF": []}
+        cases = [("jerry-tiny GGUF", tiny, "ov-server"), ("SmolLM2-135M GGUF", smol, "ov-server")]
+        if args.llamacpp:
+            cases.append(("SmolLM2-135M GGUF on llamacpp-server", smol, "llamacpp-server"))
+        results: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in cases}
         for i in range(args.rounds):
             restart_s, done = timed(mesh.homelab, "restart", "litellm-orch", "--no-prepare")
             assert done.returncode == 0, done.stderr
             base.append(restart_s + first_answer(mesh, gateway, "jerry-tiny"))
-            for label, path in (("jerry-tiny GGUF", tiny), ("SmolLM2-135M GGUF", smol)):
-                name = f"jerry-bench{i}{'t' if 'tiny' in label else 's'}"
-                add_s, done = timed(mesh.homelab, "models", "add", name, "--from", path)
+            for n, (label, path, backend) in enumerate(cases):
+                name = f"jerry-bench{i}c{n}"
+                add_s, done = timed(mesh.homelab, "models", "add", name, "--from", path, "--backend", backend)
                 assert done.returncode == 0, done.stdout + done.stderr
                 results[label].append((add_s, first_answer(mesh, gateway, name)))
                 rm = mesh.homelab("models", "rm", name)

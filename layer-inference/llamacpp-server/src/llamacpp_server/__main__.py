@@ -1,4 +1,4 @@
-"""`llamacpp-server prepare | serve --host H --port P | binary`.
+"""`llamacpp-server prepare | serve --host H --port P | binary | check-model FILE`.
 
 `prepare` builds llama-server once (cached per machine and CPU level) and checks the model file;
 `serve` replaces this process with llama-server (exec), so supervisord and systemd see
@@ -13,7 +13,9 @@ import ipaddress
 import os
 import sys
 
-from llamacpp_server import build, settings
+from pathlib import Path
+
+from llamacpp_server import build, check, presets, settings
 
 PROG = "llamacpp-server"
 
@@ -53,7 +55,15 @@ def serve(host: str, port: int) -> int:
         return _fail(f"llama-server is not built for this CPU yet ({build.cache_dir()}): run "
                      f"`uv run {PROG} prepare` (what `homelab up --with llamacpp-server` does; "
                      f"{build.MEASURED_BUILD})")
-    print(f"{PROG}: exec {binary} for {settings.UPSTREAM_ID} ({conf.model.name}) on {host}:{port}, "
+    what = f"{settings.UPSTREAM_ID} ({conf.model.name})"
+    if conf.presets is not None:
+        try:  # the built-in section follows LLAMACPP_SERVER_MODEL; added sections are kept
+            presets.ensure_builtin(conf.presets, settings.UPSTREAM_ID, conf.model)
+            names = list(presets.read(conf.presets))
+        except (presets.PresetsError, OSError) as exc:
+            return _fail(str(exc), 2)
+        what = f"router over {conf.presets}: {', '.join(names)}"
+    print(f"{PROG}: exec {binary} for {what} on {host}:{port}, "
           f"{conf.parallel} slots, {conf.threads} thread(s)", flush=True)
     os.execve(binary, settings.command(binary, conf, host, port), settings.child_env(conf))
     return 0  # not reached
@@ -67,6 +77,22 @@ def binary_path() -> int:
     return 0
 
 
+def check_model(path: Path, timeout_s: float) -> int:
+    try:
+        conf = settings.load()
+    except settings.SettingsError as exc:
+        return _fail(str(exc), 2)
+    binary = conf.binary or build.cached_binary()
+    if binary is None:
+        return _fail(f"llama-server is not built for this CPU yet ({build.cache_dir()}): run `uv run {PROG} prepare`")
+    try:
+        took = check.check_model(binary, conf, path.expanduser(), timeout_s)
+    except check.NotLoadable as exc:
+        return _fail(f"cannot load {path}: {exc}")
+    print(f"{path}: loads in llama-server ({took:.1f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,11 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default="127.0.0.1", help="bind address (an IP address)")
     run.add_argument("--port", type=int, default=4011)
     sub.add_parser("binary", help="print the cached llama-server's path (exit 1 if not built)")
+    chk = sub.add_parser("check-model", help="exit 0 if llama-server loads this GGUF (a server of its own, stopped after)")
+    chk.add_argument("file", type=Path)
+    chk.add_argument("--timeout", type=float, default=120.0, help="seconds allowed to load (default 120)")
     args = parser.parse_args(argv)
     if args.cmd == "prepare":
         return prepare()
     if args.cmd == "serve":
         return serve(args.host, args.port)
+    if args.cmd == "check-model":
+        return check_model(args.file, args.timeout)
     return binary_path()
 
 

@@ -30,6 +30,9 @@ class Settings:
     temperature: float
     top_p: float
     binary: Path | None  # LLAMACPP_SERVER_BIN: a llama-server to run instead of the built one
+    # LLAMACPP_SERVER_PRESETS: router mode, one model per section of this INI file (presets.py);
+    # None: one model, LLAMACPP_SERVER_MODEL, as before.
+    presets: Path | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int) -> int:
@@ -94,14 +97,36 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         temperature=_float(env, "LLAMACPP_SERVER_TEMPERATURE", 0.2, 0.0, 2.0),
         top_p=_float(env, "LLAMACPP_SERVER_TOP_P", 0.9, 0.0, 1.0),
         binary=_file(env, "LLAMACPP_SERVER_BIN"),
+        presets=_presets(env),
     )
 
 
+def _presets(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("LLAMACPP_SERVER_PRESETS", "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.parent.is_dir():  # the file itself is written by `serve` when missing
+        raise SettingsError(f"LLAMACPP_SERVER_PRESETS={raw}: folder {path.parent} does not exist")
+    return path
+
+
 def command(binary: Path, settings: Settings, host: str, port: int) -> list[str]:
-    """llama-server's argv. The key is NOT here (argv is world-readable in /proc): see child_env."""
-    args = [str(binary), "--model", str(settings.model), "--alias", UPSTREAM_ID,
-            "--host", host, "--port", str(port),
-            "--parallel", str(settings.parallel), "--kv-unified", "--cont-batching",
+    """llama-server's argv. The key is NOT here (argv is world-readable in /proc): see child_env.
+
+    With a presets file it is llama-server's router: no model of its own, one child llama-server
+    per preset section, started on the first request for its name (or at start: load-on-startup);
+    the router's own arguments below apply to every child (llama.cpp: they override the presets)."""
+    if settings.presets is not None:
+        head = ["--models-preset", str(settings.presets)]
+    else:
+        head = ["--model", str(settings.model), "--alias", UPSTREAM_ID]
+    return [str(binary), *head, "--host", host, "--port", str(port), *model_args(settings)]
+
+
+def model_args(settings: Settings) -> list[str]:
+    """How every model is run: slots, KV pool, threads, sampling defaults, chat template."""
+    args = ["--parallel", str(settings.parallel), "--kv-unified", "--cont-batching",
             "--ctx-size", str(settings.context), "--threads", str(settings.threads),
             "--n-predict", str(settings.max_tokens), "--temp", str(settings.temperature),
             "--top-p", str(settings.top_p), "--no-webui"]

@@ -96,7 +96,7 @@ def list_(root: Path, as_json: bool) -> None:
               help="A local file, an http(s) URL, or hf:OWNER/REPO/FILE[@REVISION] (HF_ENDPOINT honoured).")
 @click.option("--sha256", default=None, metavar="HEX", help="Expected SHA-256 of the file: refused on mismatch.")
 @click.option("--backend", default=None, metavar="SERVICE",
-              help="The backend to serve it (default: the only backend with a known engine).")
+              help="The backend to serve it (default: the only backend with a known engine that a plain `up` starts).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds to wait for the gateway and the engine to serve it.")
 @click.pass_obj

@@ -1,11 +1,12 @@
 """Per-engine adapters: where a backend's engine reads its models, whether it can load a file, and
 what the running engine says about each model.
 
-One adapter so far, `OvServer` (layer-inference/ov-server: a registry YAML it hot-reloads). A
-backend uses an adapter when its contract declares the adapter's marker env var (ov-server's
-OV_SERVER_REGISTRY), so a second instance of the same project (another name, another port) is
-handled alike. Another engine (llama.cpp's llama-server) gets its own class with the same methods
-and a line in ENGINES.
+Two adapters: `OvServer` (layer-inference/ov-server: a registry YAML it hot-reloads) and
+`LlamaServer` (layer-inference/llamacpp-server: llama-server's router over a presets INI, re-read
+on `GET /models?reload=1`). A backend uses an adapter when its contract declares the adapter's
+marker env var (OV_SERVER_REGISTRY, LLAMACPP_SERVER_PRESETS), so a second instance of the same
+project (another name, another port) is handled alike. Another engine gets its own class with the
+same methods and a line in ENGINES.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from homelab.load.repo import SPEC_FILE, Repo, Service
 from homelab.runtime.environment import compose
 from homelab.runtime.paths import RuntimePaths
 from homelab.runtime.prepare import clean_env
+from homelab.runtime.secrets import load as load_secrets
 
 ADDED_DIR = "added"  # under the engine's model folder: the files `models add` landed
 
@@ -215,13 +217,162 @@ class OvServer:
         return out
 
 
+def _run_check(site: Site, label: str, path: Path, argv: list[str], timeout_s: int) -> subprocess.CompletedProcess[str]:
+    cmd = ["uv", "run", "--frozen", "--quiet", "--project", str(site.project), *argv]
+    try:
+        return subprocess.run(cmd, cwd=site.project, env={**clean_env(), **site.env}, capture_output=True,
+                              text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise InputError.one(path, f"{label} did not finish loading it in {timeout_s} s") from None
+
+
+class LlamaServer:
+    """llamacpp-server: llama-server's router mode over a presets INI (LLAMACPP_SERVER_PRESETS,
+    llama.cpp's format: one `[NAME]` section per model, `model = PATH`). The router re-reads it on
+    `GET /models?reload=1` (measured: added sections listed, removed ones unloaded, nothing
+    restarted), and starts a model's child llama-server on `POST /models/load`. The service writes
+    the file with its built-in `[jerry-chat-lcpp]` at start; this adapter adds and removes the
+    other sections. `llamacpp-server check-model FILE` loads a file in a llama-server of its own."""
+
+    label = "llamacpp-server (llama.cpp llama-server)"
+    marker_env = "LLAMACPP_SERVER_PRESETS"
+    suffixes = (".gguf",)
+    builtin = "jerry-chat-lcpp"  # llamacpp_server.settings.UPSTREAM_ID
+    header = ("; llama-server router presets (llamacpp-server). One [NAME] section per model; NAME is the\n"
+              "; model the gateway sends. Edited by `homelab models add|rm`; the built-in section is\n"
+              "; rewritten from LLAMACPP_SERVER_MODEL at every start.\nversion = 1\n")
+
+    def presets(self, site: Site) -> Path:
+        value = site.env.get(self.marker_env)
+        if not value:
+            raise InputError.one(site.contract, f"{site.service.name} has no LLAMACPP_SERVER_PRESETS here "
+                                 "(it serves one model, LLAMACPP_SERVER_MODEL); set it in its env file, e.g. "
+                                 "LLAMACPP_SERVER_PRESETS=/etc/homelab-llm/llamacpp-models.ini, and restart it once")
+        return Path(value).expanduser()
+
+    def model_dir(self, site: Site) -> Path:
+        return Path(site.env.get("LLAMACPP_SERVER_MODEL_DIR") or "~/.cache/homelab-llm/models").expanduser()
+
+    def _load(self, site: Site) -> dict[str, dict[str, str]]:
+        """Sections in file order (the same reading as llamacpp_server.presets.parse)."""
+        path = self.presets(site)
+        if not path.exists():
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        current: dict[str, str] | None = None
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            line = raw.strip()
+            if not line or line[0] in ";#":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = out.setdefault(line[1:-1].strip(), {})
+                continue
+            key, eq, value = line.partition("=")
+            if not eq:
+                raise InputError.one(f"{path}:{number}", f"expected `key = value` or `[section]`, got {raw!r}")
+            if current is not None:
+                current[key.strip()] = value.strip()
+        return out
+
+    def _write(self, site: Site, sections: dict[str, dict[str, str]]) -> None:
+        body = "".join(f"\n[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+                       for name, keys in sections.items())
+        write_atomic(self.presets(site), self.header + body)
+
+    def entries(self, site: Site) -> dict[str, Entry]:
+        out = {}
+        sections = self._load(site)
+        if self.builtin not in sections:  # not started yet: `serve` writes it
+            out[self.builtin] = Entry(self.builtin, f"builtin:{self.builtin}", None)
+        for name, keys in sections.items():
+            if name == "*":  # llama.cpp's global section: options, not a model
+                continue
+            path = Path(keys.get("model", "")).expanduser()
+            try:
+                size = path.stat().st_size if path.is_file() else None
+            except OSError:
+                size = None
+            out[name] = Entry(name, str(path) if keys.get("model") else "-", size)
+        return out
+
+    def register(self, site: Site, name: str, path: Path) -> None:
+        sections = self._load(site)
+        sections[name] = {"model": str(path.resolve()), "load-on-startup": "true"}
+        self._write(site, sections)
+        if self._call(site, "GET", "/models?reload=1") is not None:  # running: list it, then load it
+            self._call(site, "POST", "/models/load", {"model": name})
+
+    def unregister(self, site: Site, name: str) -> str | None:
+        sections = self._load(site)
+        keys = sections.pop(name, None)
+        if keys is None:
+            return None
+        self._write(site, sections)
+        self._call(site, "GET", "/models?reload=1")  # the router unloads a model gone from the file
+        return keys.get("model")
+
+    def check_loadable(self, site: Site, name: str, path: Path) -> None:
+        """A llama-server of its own loads the file (`llamacpp-server check-model`, 120 s at most),
+        with the settings every model runs with; stopped after. InputError with llama.cpp's reason."""
+        done = _run_check(site, self.label, path, ["llamacpp-server", "check-model", str(path),
+                                                   "--timeout", "120"], 180)
+        if done.returncode != 0:
+            lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+            why = lines[-1] if lines else f"exit {done.returncode}"
+            why = why.split(f"cannot load {path}: ", 1)[-1].removeprefix("llamacpp-server: error: ")
+            raise InputError.one(path, f"{self.label} cannot load it: {why}")
+
+    def _call(self, site: Site, method: str, path: str, body: dict[str, str] | None = None) -> httpx.Response | None:
+        """A request to the running router with the gateway's key; None when it does not answer."""
+        url = base_url(site.repo, site.service, local=True)
+        key = site.env.get("LLAMACPP_SERVER_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            return httpx.request(method, f"{url}{path}", json=body, headers=headers, timeout=30.0,
+                                 trust_env=False)
+        except httpx.HTTPError:
+            return None
+
+    def live(self, site: Site) -> dict[str, str] | None:
+        """{model: ok | loading | unloaded | failed: exit N} from the router's `GET /models`;
+        a llama-server without presets (one model) has no /models: its /health stands for it."""
+        resp = self._call(site, "GET", "/models")
+        if resp is None:
+            return None
+        if resp.status_code in (401, 403):  # running, but not with the key this checkout has
+            try:
+                names = list(self.entries(site))
+            except InputError:
+                names = [self.builtin]
+            why = (f"failed to ask the router: key refused ({resp.status_code}); it runs with another "
+                   "LLAMACPP_SERVER_API_KEY than this checkout's")
+            return dict.fromkeys(names, why)
+        try:
+            data = resp.json().get("data") or [] if resp.status_code == 200 else []
+        except ValueError:
+            data = []
+        if not any("status" in m for m in data):  # one model, no router: /health is its state
+            health = self._call(site, "GET", "/health")
+            state = "ok" if health is not None and health.status_code == 200 else "loading"
+            return {self.builtin: state}
+        out = {}
+        for model in data:
+            status = model["status"]
+            value = str(status.get("value", "?"))
+            if status.get("failed"):
+                out[model["id"]] = f"failed: exit {status.get('exit_code', '?')}"
+            else:
+                out[model["id"]] = "ok" if value == "loaded" else value
+        return out
+
+
 def _flow(items: dict[str, str]) -> CommentedMap:
     node = CommentedMap(items)
     node.fa.set_flow_style()
     return node
 
 
-ENGINES: tuple[Engine, ...] = (OvServer(),)
+ENGINES: tuple[Engine, ...] = (OvServer(), LlamaServer())
 
 
 def engine_of(service: Service) -> Engine | None:
@@ -232,4 +383,5 @@ def engine_of(service: Service) -> Engine | None:
 def site_of(repo: Repo, service: Service) -> Site:
     """The backend's engine as it runs on this checkout (`homelab up`'s environment: contract
     defaults, up values, env files)."""
-    return Site(repo, service, compose(repo, RuntimePaths(repo.root), service.name, {}))
+    paths = RuntimePaths(repo.root)  # secrets too: llama-server's /models needs the gateway's key
+    return Site(repo, service, compose(repo, paths, service.name, load_secrets(paths)))

@@ -42,10 +42,13 @@ def _engine_backends(repo: Repo) -> list[Service]:
 def choose_backend(repo: Repo, backend: str | None) -> Target:
     if backend is None:
         known = _engine_backends(repo)
-        if len(known) != 1:
+        # Opt-in engines (llamacpp-server: `up --with`) are chosen only by name, so the default
+        # stays the engine a plain `homelab up` runs.
+        default = [s for s in known if s.spec.autostart] if len(known) > 1 else known
+        if len(default) != 1:
             names = ", ".join(s.name for s in known) or "none"
             raise InputError.one(ADD, f"--backend: name the backend (backends with a known engine: {names})")
-        svc = known[0]
+        svc = default[0]
     else:
         svc = repo.services.get(backend)
         if svc is None:
@@ -56,7 +59,8 @@ def choose_backend(repo: Repo, backend: str | None) -> Target:
     engine = engine_of(svc)
     if engine is None:
         raise InputError.one(ADD, f"--backend {svc.name}: no engine adapter knows how it reads models "
-                                  "(known: ov-server's OV_SERVER_REGISTRY)")
+                                  "(known: ov-server's OV_SERVER_REGISTRY, llamacpp-server's "
+                                  "LLAMACPP_SERVER_PRESETS)")
     return Target(svc, engine, site_of(repo, svc))
 
 
