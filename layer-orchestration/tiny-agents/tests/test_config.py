@@ -59,7 +59,8 @@ def test_real_view_forbids_backend_and_optimizer():
     info = load_view(REAL_VIEW)
     assert gateway.normalise(info.gateway_url) == "http://127.0.0.1:4000/v1"
     assert {(n.address, n.port): n.owner for n in info.never_call} == {
-        ("127.0.0.1", 4010): "backend ov-server", ("127.0.0.1", 4020): "optimizer optillm-proxy"}
+        ("127.0.0.1", 4010): "backend ov-server", ("127.0.0.1", 4011): "backend llamacpp-server",
+        ("127.0.0.1", 4020): "optimizer optillm-proxy"}
     with pytest.raises(AgentError, match="optimizer optillm-proxy"):
         gateway.check_api_base("http://127.0.0.1:4020/v1", info.gateway_url, info)
     with pytest.raises(AgentError, match="not the gateway"):
