@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from ov_server.cpu import CpuInfo, detect, parse_isa_cap, safe_properties
+from ov_server.cpu import CpuInfo, detect, parse_isa_cap, safe_properties, usable_cpus
 
 AVX2 = frozenset({"avx", "avx2", "fma"})
 AVX512 = AVX2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}
@@ -83,3 +85,30 @@ def test_explicit_choices_and_other_devices_are_left_alone():
     assert safe_properties(explicit, "CPU", CpuInfo(AMX), "bf16").properties == explicit
     assert safe_properties(ONE, "GPU", CpuInfo(AMX, "AVX2"), "bf16").properties == ONE
     assert safe_properties(ONE, "CPU", CpuInfo(AVX2), "f32").properties == ONE  # f32 by default: nothing to fix
+
+
+def test_usable_cpus_is_the_affinity_mask_bounded_by_a_cgroup_quota(tmp_path):
+    mask = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path / "none") == mask  # no cgroup files: the mask
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert usable_cpus(tmp_path) == mask  # v2, no quota
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert usable_cpus(tmp_path) == 1  # half a CPU still gets one thread
+    (tmp_path / "cpu.max").write_text(f"{150000 * mask} 100000\n")
+    assert usable_cpus(tmp_path) == mask  # a quota above the mask does not raise it
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cpus(v1) == 1
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # v1's "no quota"
+    assert usable_cpus(v1) == mask
+
+
+def test_jerry_chat_takes_a_thread_per_usable_cpu_up_to_the_cap_and_jerry_tiny_one():
+    from ov_server.registry import CHAT_MAX_THREADS, builtin_spec
+
+    chat = builtin_spec("jerry-chat").properties
+    assert chat["INFERENCE_NUM_THREADS"] == min(usable_cpus(), CHAT_MAX_THREADS)
+    assert chat["INFERENCE_PRECISION_HINT"] == "f32" and chat["ENABLE_CPU_PINNING"] is False
+    assert builtin_spec("jerry-tiny").properties["INFERENCE_NUM_THREADS"] == 1

@@ -17,6 +17,7 @@ every change is logged and shown on /health.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,28 @@ def read_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPUs this process may really use: its affinity mask, bounded by a cgroup CPU quota (a
+    container limited to 2 CPUs on a 64-core host sees 64 in the mask; OpenVINO's default of one
+    thread per core would then contend for 2)."""
+    n = len(os.sched_getaffinity(0))
+    quota = None
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        q, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if q != "max":
+            quota = int(q) / int(period)
+    except (OSError, ValueError):
+        try:  # cgroup v1
+            quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+            if quota_us > 0:
+                quota = quota_us / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
 
 
 def parse_isa_cap(value: str | None) -> tuple[str | None, str | None]:

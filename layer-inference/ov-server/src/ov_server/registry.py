@@ -26,11 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .chat_model import MODEL_NAME as CHAT_NAME
 from .config import ConfigError
+from .cpu import usable_cpus
 from .tiny_model import MODEL_NAME as TINY_NAME
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 BUILTINS = (TINY_NAME, CHAT_NAME)
 SAFE_PROPERTIES = {"INFERENCE_NUM_THREADS": 1, "ENABLE_CPU_PINNING": False, "INFERENCE_PRECISION_HINT": "f32"}
+# jerry-chat's thread cap: measured up to 2 (1.6x over 1 on 2 cores); beyond 4 a 135M model's
+# steps are too small to share well, and the other models and the HTTP side need cores too.
+CHAT_MAX_THREADS = 4
 
 
 class SchedulerOptions(BaseModel):
@@ -92,15 +96,19 @@ def builtin_spec(name: str = TINY_NAME) -> ModelSpec:
     f32, not the CPU's default: one thread at bf16 divides by zero in OpenVINO's CPU plugin on AMX
     CPUs (SIGFPE), and f32 gives the same greedy answers on every CPU.
 
-    jerry-chat (SmolLM2-135M) takes the same properties for the same reasons (one f32 thread ran
-    it at ~60 tokens/s here, as fast as two threads, leaving a core to the rest); 128 tokens by
-    default because a 135M model loops on long answers. Its context length is the GGUF's. Sampling
+    jerry-chat (SmolLM2-135M) is f32 and unpinned for the same reasons, but takes one thread per
+    usable CPU up to CHAT_MAX_THREADS: its steps are big enough to share (`bench/bench_threads.py`,
+    2-core AVX2 host: 2 threads against 1 gave 1.60x tokens/s at c1, 1.62x at c8, 0.65x time to
+    first token; an AVX-512 host ran it as fast on one thread as on two); jerry-tiny measured
+    0.74x / 0.62x on two, so it keeps one. 128 tokens by default because a 135M model loops on
+    long answers. Its context length is the GGUF's. Sampling
     defaults are the model card's (temperature 0.2, top_p 0.9): at OpenAI's 1.0 its "hello" in Open
     WebUI (which sends no temperature) was a page of invented words.
     """
     if name == CHAT_NAME:
+        threads = min(usable_cpus(), CHAT_MAX_THREADS)
         return ModelSpec(builtin=CHAT_NAME, default_max_tokens=128, temperature=0.2, top_p=0.9,
-                         properties=dict(SAFE_PROPERTIES))
+                         properties={**SAFE_PROPERTIES, "INFERENCE_NUM_THREADS": threads})
     return ModelSpec(builtin=TINY_NAME, default_max_tokens=64, min_new_tokens=3, properties=dict(SAFE_PROPERTIES))
 
 
