@@ -171,3 +171,23 @@ def test_truncated_call_is_length_not_tool_calls(scripted):
     r = ask(scripted, CALL, max_tokens=20)
     assert r.choices[0].finish_reason == "length"
     assert r.choices[0].message.tool_calls is None
+
+
+def test_line_breaks_in_model_output_do_not_split_a_streamed_event(scripted):
+    """U+0085, U+2028 and U+2029 are line breaks to `str.splitlines()`, which httpx's `iter_lines`
+    (and the clients built on it) use to read SSE; a model that emits one must not cut an event."""
+    import httpx
+
+    text = "a\u2028b\x85c\u2029d é"
+    body = {"model": "jerry-tiny", "messages": [{"role": "user", "content": text}], "stream": True}
+    got, events = "", 0
+    with httpx.stream("POST", f"{scripted.base_url}chat/completions", json=body, timeout=30) as r:
+        for line in r.iter_lines():
+            if line == "data: [DONE]" or not line:
+                continue
+            assert line.startswith("data: "), f"not an SSE data line: {line!r}"
+            events += 1
+            chunk = json.loads(line[6:])  # fails on half an event
+            if chunk["choices"]:
+                got += chunk["choices"][0]["delta"].get("content") or ""
+    assert got == text and events >= 3

@@ -357,6 +357,17 @@ async def complete(plan: Plan, choices: list[Choice], wake: asyncio.Event, disco
     }
 
 
+# Legal raw inside a JSON string, but line breaks to `str.splitlines()`, which line-based SSE readers
+# use (httpx's `aiter_lines`, and with it many clients and scripts): raw, a model's output would cut
+# its event in two and the client would fail on half a JSON document.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def event_json(body: dict) -> str:
+    """One SSE event's JSON: UTF-8 text as is, except the characters above, escaped."""
+    return json.dumps(body, ensure_ascii=False).translate(_LINE_BREAKS)
+
+
 async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> AsyncIterator[str]:
     """SSE `data:` payloads (JSON strings), ending with "[DONE]".
 
@@ -371,7 +382,7 @@ async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> Asyn
                 "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         if plan.include_usage:
             body["usage"] = None
-        return json.dumps(body, ensure_ascii=False)
+        return event_json(body)
 
     try:
         for c in choices:
@@ -382,7 +393,7 @@ async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> Asyn
                 yield chunk(i, {"content": text})
             if finished:
                 if c.error:
-                    yield json.dumps(_generation_error(c).body())
+                    yield event_json(_generation_error(c).body())
                     continue
                 if not c.tool_calls:
                     # Held back because it looked like the start of a tool call, or
@@ -395,7 +406,7 @@ async def stream(plan: Plan, choices: list[Choice], wake: asyncio.Event) -> Asyn
                     yield chunk(i, {"tool_calls": [tc.to_openai(index=k) for k, tc in enumerate(c.tool_calls)]})
                 yield chunk(i, {}, c.final_reason)
         if plan.include_usage:
-            yield json.dumps({"id": cid, "object": "chat.completion.chunk", "created": created, "model": plan.model,
+            yield event_json({"id": cid, "object": "chat.completion.chunk", "created": created, "model": plan.model,
                               "choices": [], "usage": _usage(plan, choices)})
         yield "[DONE]"
     finally:
