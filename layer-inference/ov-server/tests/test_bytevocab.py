@@ -4,7 +4,6 @@ ships, refused (so the tokenizer model keeps decoding) when a vocabulary does no
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import openvino_genai as ov_genai
 import pytest

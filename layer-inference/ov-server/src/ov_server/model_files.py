@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from . import gguf_header
 from .chat_model import MODEL_NAME as CHAT_NAME
 from .chat_model import chat_model_path
 from .registry import ModelSpec
@@ -35,15 +36,7 @@ def read_context_length(path: Path) -> int | None:
     """Context window from GGUF metadata or an IR folder's config.json."""
     try:
         if path.suffix == ".gguf":
-            import gguf
-
-            reader = gguf.GGUFReader(str(path))
-            arch_field = reader.fields.get("general.architecture")
-            if arch_field is None:
-                return None
-            arch = bytes(arch_field.parts[-1]).decode()
-            f = reader.fields.get(f"{arch}.context_length")
-            return int(f.parts[-1][0]) if f is not None else None
+            return gguf_header.context_length(path)
         cfg = path / "config.json"
         if cfg.is_file():
             data = json.loads(cfg.read_text())
