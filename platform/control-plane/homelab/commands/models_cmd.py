@@ -15,6 +15,7 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TaskID, TextColu
 from homelab.commands.exits import input_errors_exit_2
 from homelab.load.repo import load_repo
 from homelab.models import gateway, lifecycle
+from homelab.models.lock import models_lock
 
 
 class RichReporter:
@@ -109,11 +110,12 @@ def add(root: Path, name: str, source: str, sha256: str | None, backend: str | N
     Writes nothing on error."""
     console = Console(stderr=True)
     t0 = time.monotonic()
-    added = lifecycle.add(load_repo(root), name, source, sha256=sha256, backend=backend, cwd=Path.cwd(),
-                          reporter=RichReporter(console), echo=click.echo)
-    click.echo(f"registered {name} with {added.backend} (engine load check {added.check_s:.1f} s); "
-               f"updated {len(added.written)} file(s)")
-    served, what = gateway.reload(root, Console(), timeout_s)
+    with models_lock(root, lambda line: click.echo(line, err=True)):
+        added = lifecycle.add(load_repo(root), name, source, sha256=sha256, backend=backend, cwd=Path.cwd(),
+                              reporter=RichReporter(console), echo=click.echo)
+        click.echo(f"registered {name} with {added.backend} (engine load check {added.check_s:.1f} s); "
+                   f"updated {len(added.written)} file(s)")
+        served, what = gateway.reload(root, Console(), timeout_s)
     click.echo(what)
     if served:
         state = lifecycle.wait_served(load_repo(root), added.backend, name, timeout_s)
@@ -135,11 +137,12 @@ def rm(root: Path, name: str, force: bool, timeout_s: float) -> None:
     contract (and with --force from other models' fallbacks), render, restart only the gateway.
     Refused, with nothing changed, while it is another model's fallback (unless --force), an
     optimizer's alias target, a client's default, or its backend's only model."""
-    removed = lifecycle.remove(load_repo(root), name, force=force)
-    click.echo(f"removed {name} from {removed.backend}"
-               + (f"; deleted {removed.deleted_file}" if removed.deleted_file else "")
-               + f"; updated {len(removed.written)} file(s)")
-    served, what = gateway.reload(root, Console(), timeout_s)
+    with models_lock(root, lambda line: click.echo(line, err=True)):
+        removed = lifecycle.remove(load_repo(root), name, force=force)
+        click.echo(f"removed {name} from {removed.backend}"
+                   + (f"; deleted {removed.deleted_file}" if removed.deleted_file else "")
+                   + f"; updated {len(removed.written)} file(s)")
+        served, what = gateway.reload(root, Console(), timeout_s)
     click.echo(what)
     if not served and "not running" not in what:
         sys.exit(1)

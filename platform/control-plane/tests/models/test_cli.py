@@ -41,6 +41,11 @@ class Clone:
                               env={**base, "HF_HUB_DISABLE_TELEMETRY": "1", **(env or {})},
                               capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        base = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "HOMELAB_REPO")}
+        return subprocess.Popen([*HOMELAB_CLI, "--repo", str(self.root), *args], cwd=self.root, env=base,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
     def git_status(self) -> list[str]:
         return subprocess.run(["git", "-C", str(self.root), "status", "--porcelain"],
                               capture_output=True, text=True, check=True).stdout.splitlines()
@@ -145,6 +150,32 @@ def test_add_from_hf_with_a_cut_then_rm_refused_as_fallback_then_forced(clone: C
     assert clone.landed() == [] and "jerry-hf" not in clone.registry()["models"]
     assert clone.git_status() == []  # contract (fallback too), routes, docs, view: as before the add
     assert clone.homelab("check").returncode == 0
+
+
+def test_two_adds_at_once_both_land_and_two_removes_at_once_undo_them(clone: Clone) -> None:
+    """Each command plans its contract edit from the contracts it read: two at once used to plan
+    from the same ones, and the later write dropped the earlier model."""
+    def together(*commands: list[str]) -> list[tuple[int, str, str]]:
+        procs = [clone.start("models", *c) for c in commands]
+        outputs = [p.communicate(timeout=600) for p in procs]
+        return [(p.returncode, *out) for p, out in zip(procs, outputs, strict=True)]
+
+    names = ("jerry-one", "jerry-two")
+    added = together(*(["add", n, "--from", str(clone.gguf)] for n in names))
+    assert [rc for rc, _, _ in added] == [0, 0], added
+    assert sum("waiting for another `homelab models add/rm` on this checkout (pid " in err
+               for _, _, err in added) == 1, "the second one waited for the first"
+    spec = (clone.root / SPEC).read_text()
+    assert all(f"  - {{name: {n}, upstream_id: {n}}}\n" in spec for n in names)
+    assert set(names) <= set(clone.registry()["models"])
+    router = YAML(typ="safe").load((clone.root / "layer-gateway/litellm-orch/config/router.yaml").read_text())
+    assert set(names) <= {m["model_name"] for m in router["model_list"]}
+    assert clone.homelab("check").returncode == 0 and clone.homelab("render", "--check").returncode == 0
+
+    removed = together(*(["rm", n] for n in names))
+    assert [rc for rc, _, _ in removed] == [0, 0], removed
+    assert clone.landed() == [] and not set(names) & set(clone.registry()["models"])
+    assert clone.git_status() == []
 
 
 def test_rm_refuses_unknown_and_last_model(clone: Clone) -> None:
