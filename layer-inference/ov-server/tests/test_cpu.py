@@ -112,3 +112,29 @@ def test_jerry_chat_takes_a_thread_per_usable_cpu_up_to_the_cap_and_jerry_tiny_o
     assert chat["INFERENCE_NUM_THREADS"] == min(usable_cpus(), CHAT_MAX_THREADS)
     assert chat["INFERENCE_PRECISION_HINT"] == "f32" and chat["ENABLE_CPU_PINNING"] is False
     assert builtin_spec("jerry-tiny").properties["INFERENCE_NUM_THREADS"] == 1
+
+
+def test_the_quota_of_the_processs_own_cgroup_or_an_ancestor_counts(tmp_path):
+    """A systemd unit's `CPUQuota=` (or its slice's) sits below the cgroup root, where this process's
+    /proc/self/cgroup points, not on the root."""
+    mask = len(os.sched_getaffinity(0))
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("0::/system.slice/ov-server.service\n")
+    unit = tmp_path / "system.slice" / "ov-server.service"
+    unit.mkdir(parents=True)
+    (unit / "cpu.max").write_text("max 100000\n")
+    assert usable_cpus(tmp_path, proc) == mask  # no quota anywhere
+    (unit / "cpu.max").write_text("100000 100000\n")
+    assert usable_cpus(tmp_path, proc) == 1  # the unit's own
+    (unit / "cpu.max").write_text("max 100000\n")
+    (unit.parent / "cpu.max").write_text("100000 100000\n")
+    assert usable_cpus(tmp_path, proc) == 1  # its slice's
+    v1 = tmp_path / "v1"
+    unit1 = v1 / "cpu" / "docker" / "abc"
+    unit1.mkdir(parents=True)
+    (unit1 / "cpu.cfs_quota_us").write_text("100000\n")
+    (unit1 / "cpu.cfs_period_us").write_text("100000\n")
+    proc.write_text("4:cpu,cpuacct:/docker/abc\n1:memory:/elsewhere\n0::/\n")
+    assert usable_cpus(v1, proc) == 1
+    proc.write_text("4:cpu,cpuacct:/\n0::/\n")
+    assert usable_cpus(v1, proc) == mask  # the quota is on another cgroup than ours

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,26 +101,63 @@ def read_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """CPUs this process may really use: its affinity mask, bounded by a cgroup CPU quota (a
-    container limited to 2 CPUs on a 64-core host sees 64 in the mask; OpenVINO's default of one
-    thread per core would then contend for 2)."""
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
+    """CPUs this process may really use: its affinity mask, bounded by the tightest CPU quota of its
+    cgroup or an ancestor (a container limited to 2 CPUs on a 64-core host sees 64 in the mask, as
+    does a systemd unit with `CPUQuota=`; OpenVINO's default of one thread per core would then
+    contend for 2)."""
     n = len(os.sched_getaffinity(0))
-    quota = None
-    try:  # cgroup v2: "max 100000" or "200000 100000"
-        q, period = (cgroup / "cpu.max").read_text().split()[:2]
-        if q != "max":
-            quota = int(q) / int(period)
-    except (OSError, ValueError):
-        try:  # cgroup v1
-            quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
-            if quota_us > 0:
-                quota = quota_us / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
-        except (OSError, ValueError):
-            pass
+    quota = _cgroup_quota(cgroup, proc_cgroup)
     if quota is not None:
         n = min(n, max(1, math.ceil(quota)))
     return max(1, n)
+
+
+def _own_cgroups(proc_cgroup: Path) -> tuple[str, str]:
+    """(cgroup v2 path, v1 `cpu` controller path) of this process; "/" where unknown (in a
+    container's cgroup namespace both are "/": its limit is on the root)."""
+    v2 = v1 = "/"
+    try:
+        for line in proc_cgroup.read_text().splitlines():
+            hierarchy, controllers, path = line.split(":", 2)
+            if hierarchy == "0" and not controllers:
+                v2 = path
+            elif "cpu" in controllers.split(","):
+                v1 = path
+    except (OSError, ValueError):
+        pass
+    return v2, v1
+
+
+def _up_to(root: Path, own: str) -> Iterator[Path]:
+    """`own`'s folder under `root`, then each parent up to `root` itself."""
+    folder = root / own.strip("/")
+    yield folder
+    while folder != root:
+        folder = folder.parent
+        yield folder
+
+
+def _cgroup_quota(cgroup: Path, proc_cgroup: Path) -> float | None:
+    """The tightest CPU quota, in CPUs, on this process's cgroup or its ancestors (v2 `cpu.max`,
+    v1 CFS quota); None without one."""
+    v2, v1 = _own_cgroups(proc_cgroup)
+    quotas = []
+    for folder in _up_to(cgroup, v2):  # "max 100000" or "200000 100000"
+        try:
+            q, period = (folder / "cpu.max").read_text().split()[:2]
+            if q != "max":
+                quotas.append(int(q) / int(period))
+        except (OSError, ValueError):
+            pass
+    for folder in _up_to(cgroup / "cpu", v1):
+        try:
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            if quota_us > 0:  # -1: no quota
+                quotas.append(quota_us / int((folder / "cpu.cfs_period_us").read_text()))
+        except (OSError, ValueError):
+            pass
+    return min(quotas, default=None)
 
 
 def parse_isa_cap(value: str | None) -> tuple[str | None, str | None]:
