@@ -274,8 +274,8 @@ class InProcess:
         self.pipe = ov_genai.LLMPipeline(str(gguf), "CPU", **properties)
         self.tok = self.pipe.get_tokenizer()
 
-    @property
-    def prompt(self) -> str:
+    def next_prompt(self) -> str:
+        """The next request's prompt, templated (a new one each call; see messages())."""
         return self.tok.apply_chat_template(messages(), add_generation_prompt=True)
 
     def _cfg(self, tokens: int):
@@ -297,7 +297,7 @@ class InProcess:
                     first.append(time.perf_counter())
             return self.ov_genai.StreamingStatus.RUNNING
 
-        prompt = self.prompt
+        prompt = self.next_prompt()
         t0 = time.perf_counter()
         res = self.pipe.generate([prompt], self._cfg(tokens), streamer)
         dt = time.perf_counter() - t0
@@ -305,7 +305,7 @@ class InProcess:
         return Sample(n, dt, (first[0] - t0) if first else 0.0, chunks)
 
     def one_token(self) -> float:
-        prompt = self.prompt
+        prompt = self.next_prompt()
         t0 = time.perf_counter()
         self.pipe.generate(prompt, self._cfg(1))
         return time.perf_counter() - t0
