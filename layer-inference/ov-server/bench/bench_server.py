@@ -31,6 +31,11 @@ the run's noise), while a scraper reads /metrics of the "on" server every 0.5 s.
 (the default, `OV_SERVER_DETOKENIZER=auto`) against the tokenizer model (`model`), on jerry-tiny
 (`--tokens`) and the real jerry-chat (`--large-tokens`): tokens/s at concurrency 1 and 8 and time
 to first token (target: A/B > 1 at c1, where the HTTP process's per-token cost shows).
+
+`--interval`: the same A/B for the stream interval (outbox.py): the default 2 ms against a frame
+per engine step (`OV_SERVER_STREAM_INTERVAL_MS=0`), on jerry-tiny and jerry-chat: tokens/s at
+concurrency 1 and 8, time to first token, and SSE events per streamed token (at 0 ms ~1; target:
+jerry-tiny faster, jerry-chat unchanged, time to first token unchanged).
 """
 
 from __future__ import annotations
@@ -121,8 +126,8 @@ def in_process_cb_tps(model_path: Path, spec: ModelSpec, tokens: int, runs: int)
     return statistics.median(rates)
 
 
-async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> tuple[int, float, float]:
-    """Returns (completion tokens, seconds, time to first content)."""
+async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> tuple[int, float, float, int]:
+    """Returns (completion tokens, seconds, time to first content, events that carried content)."""
     # ignore_eos: the random models end their answers by themselves; the
     # benchmark needs exactly `tokens` tokens, like the in-process runs.
     body = {"model": model, "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
@@ -130,24 +135,29 @@ async def one_stream(client: httpx.AsyncClient, model: str, tokens: int) -> tupl
     t0 = time.perf_counter()
     ttft = None
     usage = 0
+    events = 0
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
         async for line in sse_lines(r):
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line[6:])
-            if ttft is None and chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                ttft = time.perf_counter() - t0
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                events += 1
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
             if chunk.get("usage"):
                 usage = chunk["usage"]["completion_tokens"]
-    return usage, time.perf_counter() - t0, ttft or 0.0
+    return usage, time.perf_counter() - t0, ttft or 0.0, events
 
 
-async def run_concurrency(base: str, model: str, conc: int, per_client: int, tokens: int) -> tuple[float, list[float]]:
+async def run_concurrency(base: str, model: str, conc: int, per_client: int, tokens: int
+                          ) -> tuple[float, list[float], float]:
+    """(aggregate tokens/s, each request's time to first token, content events per token)."""
     limits = httpx.Limits(max_connections=conc + 2)
     async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
         await one_stream(client, model, 8)  # warm-up
-        results: list[tuple[int, float, float]] = []
+        results: list[tuple[int, float, float, int]] = []
 
         async def worker() -> None:
             for _ in range(per_client):
@@ -157,7 +167,7 @@ async def run_concurrency(base: str, model: str, conc: int, per_client: int, tok
         await asyncio.gather(*(worker() for _ in range(conc)))
         wall = time.perf_counter() - t0
     total = sum(r[0] for r in results)
-    return total / wall, [r[2] for r in results]
+    return total / wall, [r[2] for r in results], sum(r[3] for r in results) / max(total, 1)
 
 
 def measure(tmp: Path, name: str, model_path: Path, spec: ModelSpec, registry: str | None,
@@ -174,7 +184,7 @@ def measure(tmp: Path, name: str, model_path: Path, spec: ModelSpec, registry: s
             if spec.properties:  # the server's own settings too (the built-in model: one thread)
                 same_r.append(in_process_tps(model_path, tokens, runs=3, properties=dict(spec.properties)))
             cb_r.append(in_process_cb_tps(model_path, spec, tokens, runs=3))
-            rate, tt = asyncio.run(run_concurrency(server.base, name, 1, requests, tokens))
+            rate, tt, _ = asyncio.run(run_concurrency(server.base, name, 1, requests, tokens))
             c1_r.append(rate)
             ttfts += tt
         out = {"inproc": statistics.median(inproc_r), "inproc_cb": statistics.median(cb_r),
@@ -217,9 +227,14 @@ def main() -> int:
     ap.add_argument("--metrics", action="store_true", help="measure metrics on vs off instead (see above)")
     ap.add_argument("--detokenizer", action="store_true",
                     help="measure the vocabulary-table detokenizer vs the tokenizer model instead (see above)")
+    ap.add_argument("--interval", action="store_true",
+                    help="measure the default stream interval (2 ms) vs a frame per step instead (see above)")
     args = ap.parse_args()
-    if args.metrics or args.detokenizer:
-        return bench_ab(args, "metrics" if args.metrics else "detokenizer")
+    ab = [name for name in ("metrics", "detokenizer", "interval") if getattr(args, name)]
+    if len(ab) > 1:
+        ap.error("--metrics, --detokenizer and --interval are separate runs: pick one")
+    if ab:
+        return bench_ab(args, ab[0])
     if args.hidden and (args.hidden % DEFAULT_SHAPE.heads or args.hidden < 16 or args.layers < 1):
         ap.error(f"--hidden must be a multiple of {DEFAULT_SHAPE.heads} (>= 16) and --layers >= 1")
 
@@ -297,9 +312,10 @@ def _round(base: str, scrape: bool, args: argparse.Namespace, models: tuple[str,
         try:
             for model in models:
                 tokens = args.tokens if model == "jerry-tiny" else args.large_tokens
-                c1, ttfts = await run_concurrency(base, model, 1, args.requests, tokens)
+                c1, ttfts, events = await run_concurrency(base, model, 1, args.requests, tokens)
                 out[f"{model} c1"] = c1
                 out[f"{model} ttft"] = statistics.median(ttfts) * 1000
+                out[f"{model} events"] = events
                 out[f"{model} c8"] = (await run_concurrency(base, model, 8, args.requests, tokens))[0]
             if models == ("jerry-tiny",):
                 out["jerry-tiny rps"] = await _short_requests_per_s(base, 8, 4 * args.requests)
@@ -316,9 +332,11 @@ def _round(base: str, scrape: bool, args: argparse.Namespace, models: tuple[str,
 AB = {
     "metrics": ("metrics on", "off", {"OV_SERVER_METRICS": "0"}, ("jerry-tiny",), True),
     "detokenizer": ("vocab table", "model", {"OV_SERVER_DETOKENIZER": "model"}, ("jerry-tiny", "jerry-chat"), False),
+    "interval": ("interval 2 ms", "0 ms", {"OV_SERVER_STREAM_INTERVAL_MS": "0"}, ("jerry-tiny", "jerry-chat"), False),
 }
 LABELS = {"c1": "streamed tokens/s, concurrency 1", "ttft": "time to first token p50, c1 (ms)",
-          "c8": "streamed tokens/s, concurrency 8", "rps": "4-token requests/s, concurrency 8"}
+          "c8": "streamed tokens/s, concurrency 8", "rps": "4-token requests/s, concurrency 8",
+          "events": "SSE content events per token, c1"}
 
 
 def detokenizer_cost(rounds: int) -> None:

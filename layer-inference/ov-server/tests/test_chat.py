@@ -221,3 +221,13 @@ def test_min_tokens_does_not_break_structured_output(client):
                                            response_format={"type": "json_object"}, extra_body=extra)
         assert isinstance(json.loads(r.choices[0].message.content), dict)
         assert r.choices[0].finish_reason == "stop"
+
+
+def test_a_long_stream_has_the_same_text_as_the_answer(client):
+    """The engine holds tokens for the stream interval (outbox.py) and sends them together:
+    a long greedy stream must still carry every token once, in order."""
+    kw = dict(model=MODEL, messages=HELLO, max_tokens=300, temperature=0, extra_body={"ignore_eos": True})
+    answer = client.chat.completions.create(**kw).choices[0].message.content
+    chunks = list(client.chat.completions.create(**kw, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == answer
+    assert chunks[-1].usage.completion_tokens == 300 and len(answer) > 100

@@ -233,3 +233,25 @@ def test_grammar_check_rebuilds_its_scratch_pipeline_and_caches(tiny) -> None:
     assert verdict(good) is None  # the poisoned scratch pipeline was replaced
     assert verdict(bad) == verdict(bad)
     assert len(check._verdicts) == 2
+
+
+def _stream(worker: Worker, tokens: int) -> list[list[int]]:
+    """One greedy sequence through the loop: the ids of each `step` frame, in order."""
+    parent = Parent(worker)
+    parent.chan.send(("add", 1, [1, 2, 3], SamplingParams(max_new_tokens=tokens, temperature=0, ignore_eos=True),
+                      None))
+    seen = parent.until(lambda m: 1 in finishes([m]))
+    assert finishes(seen)[1] == "length"
+    assert parent.close() == 0
+    return [ids for m in seen if m[0] == "step" for rid, ids, _, _ in m[1] if rid == 1 and ids]
+
+
+def test_the_stream_interval_sends_fewer_frames_and_the_same_tokens(tiny) -> None:
+    """With an interval, the first tokens still come one frame each (time to first text), the rest
+    in frames of several; every token arrives once, in order: the same as one frame per step."""
+    every_step = _stream(Worker(real_pipe(tiny), None, "tiny"), 300)
+    held = _stream(Worker(real_pipe(tiny), None, "tiny", stream_interval_s=0.05), 300)
+    assert sum(every_step, []) == sum(held, []) and len(sum(held, [])) == 300
+    assert len(every_step) >= 250  # a frame per step (a step may carry two tokens at the end)
+    assert [len(f) for f in held[:4]] == [1, 1, 1, 1]
+    assert len(held) < 60  # 300 tokens at well under 50 ms each

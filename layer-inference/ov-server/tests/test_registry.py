@@ -239,3 +239,17 @@ def test_missing_registry_file_is_written_with_the_builtin_models(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ov-models.yaml"]  # no temporary file left
     with pytest.raises(ConfigError, match="does-not-exist does not exist"):
         ensure_registry(tmp_path / "does-not-exist" / "ov-models.yaml")  # a mistyped folder stays an error
+
+
+def test_stream_interval_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("OV_SERVER_STREAM_INTERVAL_MS", raising=False)
+    env = tmp_path / "x.env"
+    env.write_text("")
+    assert load_settings(str(env)).stream_interval_ms == 2.0
+    env.write_text("OV_SERVER_STREAM_INTERVAL_MS=0\n")
+    assert load_settings(str(env)).stream_interval_ms == 0.0
+    for bad in ("-1", "51", "soon", "nan"):
+        env.write_text(f"OV_SERVER_STREAM_INTERVAL_MS={bad}\n")
+        with pytest.raises(ConfigError, match=f"OV_SERVER_STREAM_INTERVAL_MS: expected milliseconds from 0 to 50, "
+                                              f"got '{bad}'"):
+            load_settings(str(env))

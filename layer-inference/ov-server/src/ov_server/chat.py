@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -261,8 +262,16 @@ def start(engine: Engine, plan: Plan) -> tuple[list[Choice], asyncio.Event]:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
 
-    def notify() -> None:  # called from the engine's worker thread
-        loop.call_soon_threadsafe(wake.set)
+    loop_thread = threading.get_ident()
+
+    def notify() -> None:
+        # ProcessEngine pushes tokens on this loop's thread: set the event directly, since
+        # call_soon_threadsafe would also write the loop's wake-up pipe once per token.
+        # Engines that push from a thread of their own (test doubles) still go through it.
+        if threading.get_ident() == loop_thread:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
 
     choices = [Choice(i, engine, plan) for i in range(plan.n)]
     try:

@@ -22,6 +22,9 @@ class ConfigError(Exception):
 
 
 DETOKENIZERS = ("auto", "model")
+# A stream's tokens go out at least this often (outbox.py); "a few ms of tokens" per chunk at most.
+DEFAULT_STREAM_INTERVAL_MS = 2.0
+MAX_STREAM_INTERVAL_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Settings:
     reload_interval: float = 1.0
     metrics: bool = True  # OV_SERVER_METRICS=0: no /metrics and no counting (the bench's baseline)
     detokenizer: str = "auto"  # OV_SERVER_DETOKENIZER: auto (vocabulary table when exact) | model
+    stream_interval_ms: float = DEFAULT_STREAM_INTERVAL_MS  # OV_SERVER_STREAM_INTERVAL_MS (0: a frame per step)
 
 
 def load_settings(env_file: str | None = None, registry: str | None = None) -> Settings:
@@ -65,6 +69,14 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
     detokenizer = (get("OV_SERVER_DETOKENIZER") or "auto").lower()
     if detokenizer not in DETOKENIZERS:
         raise ConfigError(f"OV_SERVER_DETOKENIZER: expected one of {', '.join(DETOKENIZERS)}, got {detokenizer!r}")
+    interval_value = get("OV_SERVER_STREAM_INTERVAL_MS") or str(DEFAULT_STREAM_INTERVAL_MS)
+    try:
+        stream_interval_ms = float(interval_value)
+    except ValueError:
+        stream_interval_ms = -1.0
+    if not 0 <= stream_interval_ms <= MAX_STREAM_INTERVAL_MS:  # also NaN
+        raise ConfigError(f"OV_SERVER_STREAM_INTERVAL_MS: expected milliseconds from 0 to "
+                          f"{MAX_STREAM_INTERVAL_MS:g}, got {interval_value!r}")
     return Settings(
         registry_path=Path(registry_value).expanduser() if registry_value else None,
         model_dir=Path(get("OV_SERVER_MODEL_DIR") or DEFAULT_MODEL_DIR).expanduser(),
@@ -73,4 +85,5 @@ def load_settings(env_file: str | None = None, registry: str | None = None) -> S
         reload_interval=max(0.1, reload_interval),
         metrics=metrics_value in ("1", "true", "yes", "on"),
         detokenizer=detokenizer,
+        stream_interval_ms=stream_interval_ms,
     )

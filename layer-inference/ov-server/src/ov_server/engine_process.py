@@ -116,7 +116,7 @@ class ProcessEngine:
     """`Engine` (engine.py) backed by a child process. Built in the manager's thread."""
 
     def __init__(self, model_id: str, spec: ModelSpec, model_dir: Path, loop: asyncio.AbstractEventLoop,
-                 log_level: str = "INFO", byte_vocab: bool = True) -> None:
+                 log_level: str = "INFO", byte_vocab: bool = True, stream_interval_s: float = 0.0) -> None:
         import openvino_genai as ov_genai
 
         self.model_id = model_id
@@ -154,7 +154,8 @@ class ProcessEngine:
         try:
             msg = self._load(chan, {"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
                                     "grammar_model": str(grammar_model),
-                                    "model_dir": str(model_dir), "log_level": log_level})
+                                    "model_dir": str(model_dir), "log_level": log_level,
+                                    "stream_interval_s": stream_interval_s})
         except BaseException:
             parent_sock.close()
             raise
@@ -396,10 +397,10 @@ def _retrieve(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-def process_engine_factory(loop: asyncio.AbstractEventLoop, log_level: str = "INFO", byte_vocab: bool = True
-                           ) -> Callable[[str, ModelSpec, Path], ProcessEngine]:
+def process_engine_factory(loop: asyncio.AbstractEventLoop, log_level: str = "INFO", byte_vocab: bool = True,
+                           stream_interval_s: float = 0.0) -> Callable[[str, ModelSpec, Path], ProcessEngine]:
     def factory(model_id: str, spec: ModelSpec, model_dir: Path) -> ProcessEngine:
-        return ProcessEngine(model_id, spec, model_dir, loop, log_level, byte_vocab)
+        return ProcessEngine(model_id, spec, model_dir, loop, log_level, byte_vocab, stream_interval_s)
 
     return factory
 

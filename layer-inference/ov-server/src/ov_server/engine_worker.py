@@ -35,6 +35,7 @@ from .engine import SamplingParams
 from .errors import summarize_exception
 from .grammar_check import GrammarCheck
 from .model_files import DEFAULT_CONTEXT, read_context_length
+from .outbox import Outbox, Update
 from .registry import ModelSpec
 from .toolcalls import structural_tag
 
@@ -166,7 +167,8 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
 class Worker:
     """The serving loop around one pipeline. `grammar` None skips the grammar check (tests)."""
 
-    def __init__(self, pipe: Any, grammar: GrammarCheck | None, model_id: str) -> None:
+    def __init__(self, pipe: Any, grammar: GrammarCheck | None, model_id: str,
+                 stream_interval_s: float = 0.0) -> None:
         import openvino as ov
         import openvino_genai as g
 
@@ -182,6 +184,7 @@ class Worker:
         self._stats_at = 0.0  # monotonic time of the last stats frame
         self._said_at = 0.0  # monotonic time of the last frame of any kind (heartbeat)
         self._stats_sent: tuple | None = None
+        self.outbox = Outbox(stream_interval_s)
 
     def stats(self) -> tuple[str, int, int, float] | None:
         """`("stats", running, waiting, KV cache use 0..1)` from the pipeline's own figures; None
@@ -224,7 +227,7 @@ class Worker:
             self.cancelled.add(rid)
             handle.cancel()
 
-    def collect(self) -> list[tuple[int, list[int], str | None, str]]:
+    def collect(self) -> list[Update]:
         """After a step: (rid, new ids, finish reason or None, error message) per changed sequence.
         Hot path (once per token per sequence): few binding calls."""
         updates = []
@@ -330,11 +333,13 @@ class Worker:
                           self.model_id, message, in_flight)
                 chan.send(("fatal", message))
                 return EXIT_PIPELINE_BROKEN
-            updates = self.collect()
+            self.outbox.add(self.collect())
+            now = time.monotonic()
+            updates = self.outbox.take(now, idle=not self.running)
             if updates:
                 chan.send(("step", updates))
-                self._said_at = time.monotonic()
-            elif time.monotonic() - self._said_at >= HEARTBEAT_S:
+                self._said_at = now
+            elif now - self._said_at >= HEARTBEAT_S:
                 chan.send(("alive",))  # a step without output (a long prompt's prefill chunk)
                 self._said_at = time.monotonic()
             # Going idle (the loop then blocks on the channel): say so now, not at the next request.
@@ -378,7 +383,7 @@ def _main(argv: list[str]) -> int:
         chan.send(("load_error", summarize_exception(exc)))
         return EXIT_LOAD_ERROR
     chan.send(("ready", info))
-    return Worker(pipe, grammar, model_id).serve(chan)
+    return Worker(pipe, grammar, model_id, cfg.get("stream_interval_s", 0.0)).serve(chan)
 
 
 if __name__ == "__main__":

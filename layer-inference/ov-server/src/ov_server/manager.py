@@ -91,7 +91,8 @@ class ModelManager:
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if self._factory is None:
             self._factory = process_engine_factory(loop or asyncio.get_running_loop(), self._log_level,
-                                                   byte_vocab=self.settings.detokenizer == "auto")
+                                                   byte_vocab=self.settings.detokenizer == "auto",
+                                                   stream_interval_s=self.settings.stream_interval_ms / 1000)
         self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
         self._thread.start()
 
