@@ -3,7 +3,8 @@
 A small model makes a token every ~0.5 ms. Sent one frame per step, each token wakes the HTTP
 process, becomes one SSE event and wakes the client; on a machine with few cores those wake-ups
 take CPU from the engine (measured: bench/bench_server.py --interval). So a sequence's new tokens
-are held for up to `interval_s` and sent together, as vLLM's `stream_interval` does. What a client
+are held for up to `interval_s` and sent together, like vLLM's and SGLang's `--stream-interval`
+(those count tokens; this counts time, so a slow model is never held). What a client
 waits on is never held: a sequence's first tokens (time to first token) and its end go out at
 once, each carrying everything held so far. "First tokens" are a sequence's first
 `IMMEDIATE_TOKENS`: one token alone may decode to no visible text yet (part of a character, a
