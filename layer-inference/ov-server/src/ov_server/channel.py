@@ -1,9 +1,8 @@
 """The channel between the HTTP process and an engine process: length-prefixed pickle frames over a
 Unix stream socket (socketpair). Chosen by measurement (bench/bench_channel.py, ARCHITECTURE.md):
 the engine sends one frame per step (per stream interval for a fast model: outbox.py) carrying every
-sequence's new tokens, and the HTTP side reads
-the socket from its event loop, so a busy loop takes many frames in one read and no thread hands
-tokens over under the GIL.
+sequence's new tokens, and the HTTP side reads the socket from its event loop, so a busy loop
+takes many frames in one read and no thread hands tokens over under the GIL.
 
 Both ends are our own processes from the same installation, so pickle is safe here; it is the
 fastest encoder of the candidates for these small tuples of ints.
