@@ -196,8 +196,7 @@ class Worker:
         scheduled = int(m.scheduled_requests)
         return "stats", scheduled, max(int(m.requests) - scheduled, 0), min(max(float(m.cache_usage) / 100.0, 0.0), 1.0)
 
-    def _send_stats(self, chan: BlockingChannel, force: bool = False) -> None:
-        now = time.monotonic()
+    def _send_stats(self, chan: BlockingChannel, now: float, force: bool = False) -> None:
         if not force and now - self._stats_at < STATS_INTERVAL_S:
             return
         self._stats_at = now
@@ -341,9 +340,9 @@ class Worker:
                 self._said_at = now
             elif now - self._said_at >= HEARTBEAT_S:
                 chan.send(("alive",))  # a step without output (a long prompt's prefill chunk)
-                self._said_at = time.monotonic()
+                self._said_at = now
             # Going idle (the loop then blocks on the channel): say so now, not at the next request.
-            self._send_stats(chan, force=not self.running)
+            self._send_stats(chan, now, force=not self.running)
 
 
 def _int64_row(ids: list[int]) -> Any:
