@@ -1,5 +1,5 @@
-"""End-to-end fixtures: the REAL gateway (LiteLLM, from tests/gateway's own environment) in
-front of a scripted backend, the real MCP tool servers (uv projects in layer-tools/), a fake mesh
+"""End-to-end fixtures: the REAL gateway (the mesh's own, layer-gateway/litellm-orch: LiteLLM
+behind our launcher and middleware, from its own environment) in front of a scripted backend, the real MCP tool servers (uv projects in layer-tools/), a fake mesh
 repo whose contracts describe exactly these processes, and a loopback page for web-fetch.
 Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports. Shared helpers
 (free_port, ServerProcess, the recording OpenAI double) come from meshkit.testing."""
@@ -32,7 +32,7 @@ from meshkit.testing import OpenAIDouble, ServerProcess, free_port
 HERE = Path(__file__).parent
 SERVICE_DIR = HERE.parent
 REPO = SERVICE_DIR.parent.parent
-GATEWAY_ENV = HERE / "gateway"
+GATEWAY_SERVICE = REPO / "layer-gateway" / "litellm-orch"
 MASTER_KEY = "sk-test-tiny-agents-master"
 SERVE_KEY = "test-serve-key-for-http-mode-0001"  # homelab: allow-secret (a test value)
 PAGE = """<!DOCTYPE html><html><head><title>Mesh Field Notes</title></head><body>
@@ -75,31 +75,61 @@ def page_url() -> str:
     server.should_exit = True
 
 
-@pytest.fixture(scope="session")
-def gateway_url(backend_url, tmp_path_factory) -> str:
-    """A real LiteLLM proxy with one logical model, jerry-scripted -> the scripted backend."""
+def gateway_config(model_list: list[dict], request_timeout: int) -> dict:
+    """The mesh's rendered router.yaml (auth, no telemetry, fail-fast routing: what users run)
+    routing only `model_list`, without the mesh's fallbacks (they name models not served here)."""
+    config = yaml.safe_load((GATEWAY_SERVICE / "config" / "router.yaml").read_text())
+    config["model_list"] = model_list
+    config["litellm_settings"]["request_timeout"] = request_timeout
+    config["router_settings"]["fallbacks"] = []
+    return config
+
+
+def spawn_gateway(work: Path, model_list: list[dict], request_timeout: int) -> ServerProcess:
+    """The gateway as `homelab up` starts it (scripts/start.sh), one worker, on a free loopback port.
+    Not the stock `litellm` CLI: ours carries gc_safety.py, without which LiteLLM segfaulted in
+    CPython 3.11's contextvars and took every later test with it. Started, not waited for."""
     if shutil.which("uv") is None:
         pytest.fail("uv is required to run the test gateway (pip install uv)")
-    work = tmp_path_factory.mktemp("gateway")
-    cfg = work / "litellm.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "model_list": [{"model_name": "jerry-scripted", "litellm_params": {
-            "model": "openai/jerry-scripted", "api_base": f"{backend_url}/v1",
-            "api_key": scripted_backend.BACKEND_KEY}}],
-        "litellm_settings": {"drop_params": True, "num_retries": 0, "request_timeout": 120},
-        "router_settings": {"num_retries": 0},
-        "general_settings": {"master_key": MASTER_KEY},
-    }))
+    cfg = work / "router.yaml"
+    cfg.write_text(yaml.safe_dump(gateway_config(model_list, request_timeout), sort_keys=False))
+    env = {k: v for k, v in os.environ.items()
+           if k != "VIRTUAL_ENV" and not k.startswith(("LITELLM_", "OPTILLM_", "OV_SERVER_"))}
+    env.update({"LITELLM_MASTER_KEY": MASTER_KEY, "UV_PYTHON_DOWNLOADS": "never", "HF_HUB_OFFLINE": "1",
+                "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"})
     port = free_port()
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DISABLE_SCHEMA_UPDATE": "True",
-           "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"}
-    env.pop("VIRTUAL_ENV", None)
-    # First run installs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
-    with ServerProcess.start("litellm", ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm",
-                                         "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)],
-                             log=work / "litellm.log", port=port, health="/health/liveliness", env=env,
-                             cwd=work, timeout=300) as gateway:
-        yield f"{gateway.base}/v1"
+    return ServerProcess.spawn("gateway", [str(GATEWAY_SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1",
+                                           "--port", str(port), "--config", str(cfg), "--workers", "1"],
+                               log=work / "gateway.log", port=port, env=env, cwd=work)
+
+
+@pytest.fixture(scope="session")
+def gateway(backend_url, tmp_path_factory) -> Iterator[ServerProcess]:
+    """The real gateway with one logical model, jerry-scripted -> the scripted backend."""
+    work = tmp_path_factory.mktemp("gateway")
+    with spawn_gateway(work, [{"model_name": "jerry-scripted", "litellm_params": {
+            "model": "openai/jerry-scripted", "api_base": f"{backend_url}/v1",
+            "api_key": scripted_backend.BACKEND_KEY}}], request_timeout=120) as gw:
+        # First run syncs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
+        gw.wait_healthy("/health/liveliness", 300)
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gateway: ServerProcess) -> str:
+    return f"{gateway.base}/v1"
+
+
+@pytest.fixture(autouse=True)
+def _gateway_outlives_the_test(request) -> Iterator[None]:
+    """A gateway that dies fails the test it died in, with its exit code and log tail; without
+    this, every later test only says "gateway unreachable" and the cause is lost with tmp."""
+    yield
+    if "gateway" in request.fixturenames:
+        gw: ServerProcess = request.getfixturevalue("gateway")
+        if not gw.alive():
+            pytest.fail(f"the test gateway died (exit {gw.popen.returncode}); log tail ({gw.log}):\n"
+                        f"{gw.log_tail()}", pytrace=False)
 
 
 def tool_python(name: str) -> str:

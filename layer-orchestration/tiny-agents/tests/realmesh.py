@@ -1,5 +1,5 @@
 """A mesh with nothing scripted: the REAL ov-server serving jerry-chat (SmolLM2-135M, from
-layer-inference/ov-server's own environment), the REAL LiteLLM gateway routing jerry-chat to it,
+layer-inference/ov-server's own environment), the REAL gateway (litellm-orch) routing jerry-chat to it,
 the real mesh-status MCP server, and a fake checkout whose contracts describe exactly these
 processes (so mesh-status reports on what really runs). Used by test_agent_real_model.py and
 bench/bench_agent.py. Loopback only, free ports only."""
@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import yaml
-from conftest import GATEWAY_ENV, MASTER_KEY, REPO, Mesh, mcp_server, tool_python, write_view
+from conftest import REPO, Mesh, mcp_server, spawn_gateway, tool_python, write_view
 
 from meshkit.testing import ServerProcess, free_port
 
@@ -39,30 +38,24 @@ def _start(stack: ExitStack, name: str, argv: list[str], port: int, cwd: Path) -
 @contextmanager
 def real_mesh(work: Path) -> Iterator[Mesh]:
     with ExitStack() as stack:
-        ov_port, gw_port = free_port(), free_port()
+        ov_port = free_port()
         (work / "models.yaml").write_text(f"models:\n  {MODEL}:\n    builtin: {MODEL}\n")
         (work / "ov-server.env").write_text(f"OV_SERVER_MODEL_DIR={work / 'models'}\n"
                                             f"OV_SERVER_REGISTRY={work / 'models.yaml'}\n")
         ov = _start(stack, "ov-server", ["uv", "run", "--frozen", "--project", str(OV_SERVER), "ov-server", "serve",
                                          "--host", "127.0.0.1", "--port", str(ov_port), "--env-file",
                                          str(work / "ov-server.env")], ov_port, work)
-        (work / "litellm.yaml").write_text(yaml.safe_dump({
-            "model_list": [{"model_name": MODEL, "litellm_params": {
-                "model": f"openai/{MODEL}", "api_base": f"http://127.0.0.1:{ov_port}/v1", "api_key": "none"}}],
-            "litellm_settings": {"drop_params": True, "num_retries": 0, "request_timeout": 300},
-            "router_settings": {"num_retries": 0},
-            "general_settings": {"master_key": MASTER_KEY},
-        }))
-        gw = _start(stack, "litellm", ["uv", "run", "--frozen", "--project", str(GATEWAY_ENV), "litellm", "--config",
-                                       str(work / "litellm.yaml"), "--host", "127.0.0.1", "--port", str(gw_port)],
-                    gw_port, work)
+        gw = spawn_gateway(work, [{"model_name": MODEL, "litellm_params": {
+            "model": f"openai/{MODEL}", "api_base": f"http://127.0.0.1:{ov_port}/v1", "api_key": "none"}}],
+            request_timeout=300)
+        stack.callback(gw.stop)
         # First runs sync the environments (minutes on a clean machine); jerry-chat loads in seconds.
         ov.wait_healthy("/health", 600)
         gw.wait_healthy("/health/liveliness", 600)
 
         root = work / "repo"
-        gateway_url = f"http://127.0.0.1:{gw_port}/v1"
-        view = write_view(root, gateway_url, gw_port, ov_port, MODEL, [
+        gateway_url = f"{gw.base}/v1"
+        view = write_view(root, gateway_url, gw.port, ov_port, MODEL, [
             mcp_server("mesh-status", tool_python("mesh-status"),
                        ["-m", "mesh_status.cli", "--transport", "stdio"]),
             # web-fetch as the default registry lists it (after mesh-status), its network cut.
