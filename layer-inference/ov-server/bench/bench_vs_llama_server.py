@@ -22,7 +22,8 @@ the built-in model's template), `-np 8` slots and a context of 8 x 1024.
 Per model and engine it prints: streamed tokens/s at concurrency 1 and 8
 (aggregate), time to first streamed token p50 at c1, the one-token latency
 p50 (max_tokens 1, not streamed), streamed chunks per 128 tokens, process
-tree RSS after the first and after the second run, and load time (first and
+tree RSS after the first and after the second run and PSS after the second
+(RSS counts a library that two processes map twice; PSS once), and load time (first and
 second start in this run: "cold" means a new process, not a dropped page
 cache). Concurrency-1 figures are medians over interleaved rounds (the
 engine order rotates every round), so background load hits all alike;
@@ -102,22 +103,26 @@ class Figures:
     chunks_per_128: list[float] = field(default_factory=list)
     c8: list[float] = field(default_factory=list)  # per run
     rss_mb: list[float] = field(default_factory=list)  # after each run
+    pss_mb: list[float] = field(default_factory=list)  # after each run
     rss_parts: list[str] = field(default_factory=list)  # per process, after each run
     retries: int = 0
 
 
 # ---------------------------------------------------------------- processes
 
-def tree_rss(pid: int) -> list[tuple[str, float]]:
-    """(process name, RSS MiB) for a process and all its descendants."""
+def tree_rss(pid: int) -> list[tuple[str, float, float]]:
+    """(process name, RSS MiB, PSS MiB) for a process and all its descendants. PSS divides each
+    shared page among the processes mapping it, so its sum counts a library mapped by both of
+    ov-server's processes (OpenVINO) once; the RSS sum counts it per process."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
             status = dict(line.split(":", 1) for line in Path(f"/proc/{p}/status").read_text().splitlines())
+            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:])
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
             what = next((c.decode() for c in cmd if c.startswith(b"ov_server.")), status["Name"].strip())
-            out.append((what, int(status["VmRSS"].split()[0]) / 1024))
+            out.append((what, int(rollup["Rss"].split()[0]) / 1024, int(rollup["Pss"].split()[0]) / 1024))
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, KeyError):
@@ -127,10 +132,15 @@ def tree_rss(pid: int) -> list[tuple[str, float]]:
 
 def tree_rss_mb(pid: int, parts: list[str] | None = None) -> float:
     """Sum of RSS over the tree (shared pages counted per process); `parts` gets 'name N'."""
+    return tree_memory_mb(pid, parts)[0]
+
+
+def tree_memory_mb(pid: int, parts: list[str] | None = None) -> tuple[float, float]:
+    """(RSS, PSS) summed over the tree; `parts` gets 'name RSS/PSS' per process."""
     tree = tree_rss(pid)
     if parts is not None:
-        parts.append(" + ".join(f"{name} {mb:.0f}" for name, mb in tree))
-    return sum(mb for _, mb in tree)
+        parts.append(" + ".join(f"{name} {rss:.0f}/{pss:.0f}" for name, rss, pss in tree))
+    return sum(rss for _, rss, _ in tree), sum(pss for _, _, pss in tree)
 
 
 def wait_healthy(base: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -328,7 +338,7 @@ def _inproc_main(conn, gguf: str, properties: dict, same_prompt: bool) -> None:
         elif cmd == "one":
             conn.send(ip.one_token())
         elif cmd == "rss":
-            conn.send(tree_rss_mb(os.getpid()))
+            conn.send(tree_memory_mb(os.getpid()))
         else:
             return
 
@@ -415,8 +425,12 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
                 srv = servers[engine]
                 rate, _, _ = served(engine, srv, name, SLOTS, args.requests, tokens, 0)
                 figs[engine].c8.append(rate)
-                figs[engine].rss_mb.append(tree_rss_mb(srv.proc.pid, figs[engine].rss_parts))  # type: ignore[attr-defined]
-            figs["LLMPipeline"].rss_mb.append(inproc.call("rss"))
+                rss, pss = tree_memory_mb(srv.proc.pid, figs[engine].rss_parts)  # type: ignore[attr-defined]
+                figs[engine].rss_mb.append(rss)
+                figs[engine].pss_mb.append(pss)
+            rss, pss = inproc.call("rss")
+            figs["LLMPipeline"].rss_mb.append(rss)
+            figs["LLMPipeline"].pss_mb.append(pss)
         for engine, srv in servers.items():
             figs[engine].retries = RETRIES.get(srv.base.rstrip("/") + "/", 0) + RETRIES.get(srv.base, 0)
     finally:
@@ -454,7 +468,8 @@ def report(title: str, figs: dict[str, Figures], tokens: int) -> None:
     row("chunks per 128 tokens", lambda f: med(f.chunks_per_128), ".0f", ratio=False)
     row("RSS after run 1 (MiB)", lambda f: f.rss_mb[0], ".0f", note="whole process tree")
     row("RSS after run 2 (MiB)", lambda f: f.rss_mb[1], ".0f")
-    print(f"{'  ov-server RSS by process':<28}{ov.rss_parts[-1]} (MiB, after run 2)")
+    row("PSS after run 2 (MiB)", lambda f: f.pss_mb[1], ".0f", note="shared pages counted once")
+    print(f"{'  ov-server by process':<28}{ov.rss_parts[-1]} (RSS/PSS MiB, after run 2)")
     if ov.retries or ll.retries:
         print(f"{'  retried requests':<28}ov-server {ov.retries}, llama-server {ll.retries} "
               "(connection closed before any response)")
