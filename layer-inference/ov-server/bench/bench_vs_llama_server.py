@@ -22,9 +22,9 @@ the built-in model's template), `-np 8` slots and a context of 8 x 1024.
 Per model and engine it prints: streamed tokens/s at concurrency 1 and 8
 (aggregate), time to first streamed token p50 at c1, the one-token latency
 p50 (max_tokens 1, not streamed), streamed chunks per 128 tokens, process
-tree RSS after the first and after the second run and PSS after the second
-(RSS counts a library that two processes map twice; PSS once), and load time (first and
-second start in this run: "cold" means a new process, not a dropped page
+tree RSS after the first and after the second run, PSS after the second (RSS
+counts a library two processes map twice, PSS once), and load time (first
+and second start in this run: "cold" means a new process, not a dropped page
 cache). Concurrency-1 figures are medians over interleaved rounds (the
 engine order rotates every round), so background load hits all alike;
 ratios are ov-server / peer within this run only. LLMPipeline is not
@@ -110,7 +110,7 @@ class Figures:
 
 # ---------------------------------------------------------------- processes
 
-def tree_rss(pid: int) -> list[tuple[str, float, float]]:
+def tree_memory(pid: int) -> list[tuple[str, float, float]]:
     """(process name, RSS MiB, PSS MiB) for a process and all its descendants. PSS divides each
     shared page among the processes mapping it, so its sum counts a library mapped by both of
     ov-server's processes (OpenVINO) once; the RSS sum counts it per process."""
@@ -137,7 +137,7 @@ def tree_rss_mb(pid: int, parts: list[str] | None = None) -> float:
 
 def tree_memory_mb(pid: int, parts: list[str] | None = None) -> tuple[float, float]:
     """(RSS, PSS) summed over the tree; `parts` gets 'name RSS/PSS' per process."""
-    tree = tree_rss(pid)
+    tree = tree_memory(pid)
     if parts is not None:
         parts.append(" + ".join(f"{name} {rss:.0f}/{pss:.0f}" for name, rss, pss in tree))
     return sum(rss for _, rss, _ in tree), sum(pss for _, _, pss in tree)
@@ -337,7 +337,7 @@ def _inproc_main(conn, gguf: str, properties: dict, same_prompt: bool) -> None:
             conn.send(ip.run(arg))
         elif cmd == "one":
             conn.send(ip.one_token())
-        elif cmd == "rss":
+        elif cmd == "memory":
             conn.send(tree_memory_mb(os.getpid()))
         else:
             return
@@ -428,7 +428,7 @@ def bench_model(name: str, gguf: Path, spec: ModelSpec, registry: Path | None, w
                 rss, pss = tree_memory_mb(srv.proc.pid, figs[engine].rss_parts)  # type: ignore[attr-defined]
                 figs[engine].rss_mb.append(rss)
                 figs[engine].pss_mb.append(pss)
-            rss, pss = inproc.call("rss")
+            rss, pss = inproc.call("memory")
             figs["LLMPipeline"].rss_mb.append(rss)
             figs["LLMPipeline"].pss_mb.append(pss)
         for engine, srv in servers.items():
