@@ -1,6 +1,7 @@
 """End-to-end fixtures: the REAL gateway (the mesh's own, layer-gateway/litellm-orch: LiteLLM
-behind our launcher and middleware, from its own environment) in front of a scripted backend, the real MCP tool servers (uv projects in layer-tools/), a fake mesh
-repo whose contracts describe exactly these processes, and a loopback page for web-fetch.
+behind our launcher and middleware, from its own environment) in front of a scripted backend,
+the real MCP tool servers (uv projects in layer-tools/), a fake mesh repo whose contracts
+describe exactly these processes, and a loopback page for web-fetch.
 Everything listens on 127.0.0.1 on free ports; nothing uses the contract ports. Shared helpers
 (free_port, ServerProcess, the recording OpenAI double) come from meshkit.testing."""
 

@@ -1,7 +1,7 @@
 """A mesh with nothing scripted: the REAL ov-server serving jerry-chat (SmolLM2-135M, from
-layer-inference/ov-server's own environment), the REAL gateway (litellm-orch) routing jerry-chat to it,
-the real mesh-status MCP server, and a fake checkout whose contracts describe exactly these
-processes (so mesh-status reports on what really runs). Used by test_agent_real_model.py and
+layer-inference/ov-server's own environment), the REAL gateway (litellm-orch) routing jerry-chat
+to it, the real mesh-status MCP server, and a fake checkout whose contracts describe exactly
+these processes (so mesh-status reports on what really runs). Used by test_agent_real_model.py and
 bench/bench_agent.py. Loopback only, free ports only."""
 
 from __future__ import annotations
