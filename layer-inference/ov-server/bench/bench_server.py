@@ -36,6 +36,11 @@ to first token (target: A/B > 1 at c1, where the HTTP process's per-token cost s
 per engine step (`OV_SERVER_STREAM_INTERVAL_MS=0`), on jerry-tiny and jerry-chat: tokens/s at
 concurrency 1 and 8, time to first token, and SSE events per streamed token (at 0 ms ~1; target:
 jerry-tiny faster, jerry-chat unchanged, time to first token unchanged).
+
+`--placement`: the same A/B for where jerry-tiny's engine process runs (placement.py): on one CPU
+(the default, `cpus: auto` for a one-thread model) against unconfined (`cpus: all`): tokens/s at
+concurrency 1 and 8, time to first token, 4-token requests/s at concurrency 8 (target: A/B > 1 at
+c1, where the engine's step waited for its sampler thread on another core; c8 not worse).
 """
 
 from __future__ import annotations
@@ -229,10 +234,12 @@ def main() -> int:
                     help="measure the vocabulary-table detokenizer vs the tokenizer model instead (see above)")
     ap.add_argument("--interval", action="store_true",
                     help="measure the default stream interval (2 ms) vs a frame per step instead (see above)")
+    ap.add_argument("--placement", action="store_true",
+                    help="measure jerry-tiny's engine on one CPU (cpus: auto) vs on all (cpus: all) instead")
     args = ap.parse_args()
-    ab = [name for name in ("metrics", "detokenizer", "interval") if getattr(args, name)]
+    ab = [name for name in AB if getattr(args, name)]
     if len(ab) > 1:
-        ap.error("--metrics, --detokenizer and --interval are separate runs: pick one")
+        ap.error("--metrics, --detokenizer, --interval and --placement are separate runs: pick one")
     if ab:
         return bench_ab(args, ab[0])
     if args.hidden and (args.hidden % DEFAULT_SHAPE.heads or args.hidden < 16 or args.layers < 1):
@@ -328,11 +335,16 @@ def _round(base: str, scrape: bool, args: argparse.Namespace, models: tuple[str,
     return asyncio.run(run())
 
 
-# What an A/B run compares: (label of A, label of B, B's env lines, models, does A get scraped).
+# What an A/B run compares: (label of A, label of B, B's env lines, models, does A get scraped,
+# B's registry or None).
 AB = {
-    "metrics": ("metrics on", "off", {"OV_SERVER_METRICS": "0"}, ("jerry-tiny",), True),
-    "detokenizer": ("vocab table", "model", {"OV_SERVER_DETOKENIZER": "model"}, ("jerry-tiny", "jerry-chat"), False),
-    "interval": ("interval 2 ms", "0 ms", {"OV_SERVER_STREAM_INTERVAL_MS": "0"}, ("jerry-tiny", "jerry-chat"), False),
+    "metrics": ("metrics on", "off", {"OV_SERVER_METRICS": "0"}, ("jerry-tiny",), True, None),
+    "detokenizer": ("vocab table", "model", {"OV_SERVER_DETOKENIZER": "model"}, ("jerry-tiny", "jerry-chat"), False,
+                    None),
+    "interval": ("interval 2 ms", "0 ms", {"OV_SERVER_STREAM_INTERVAL_MS": "0"}, ("jerry-tiny", "jerry-chat"), False,
+                 None),
+    "placement": ("one CPU", "all CPUs", {}, ("jerry-tiny",), False,
+                  "models:\n  jerry-tiny:\n    builtin: jerry-tiny\n    cpus: all\n"),
 }
 LABELS = {"c1": "streamed tokens/s, concurrency 1", "ttft": "time to first token p50, c1 (ms)",
           "c8": "streamed tokens/s, concurrency 8", "rps": "4-token requests/s, concurrency 8",
@@ -372,11 +384,15 @@ def detokenizer_cost(rounds: int) -> None:
 
 def bench_ab(args: argparse.Namespace, which: str) -> int:
     """Two servers that differ in one setting, measured in alternating rounds (A, B, A, ...)."""
-    label_a, label_b, env_b, models, scrape_a = AB[which]
+    label_a, label_b, env_b, models, scrape_a, registry_b = AB[which]
     if which == "detokenizer":
         detokenizer_cost(args.rounds)
     tmp = Path(tempfile.mkdtemp(prefix=f"ov-bench-{which}-"))
     load_before = os.getloadavg()[0]
+    if registry_b is not None:
+        (tmp / "b").mkdir(parents=True)
+        (tmp / "b" / "models.yaml").write_text(registry_b)
+        env_b = {**env_b, "OV_SERVER_REGISTRY": str(tmp / "b" / "models.yaml")}
     default = models != ("jerry-tiny",)  # jerry-chat is only in the default registry
     a = start_server(tmp / "a", default_models=default)
     b = start_server(tmp / "b", env_b, default_models=default)

@@ -52,8 +52,11 @@ def test_knows_the_capital_of_france_and_greedy_is_deterministic(client):
     texts = [a.choices[0].message.content for a in answers]
     assert "Paris" in texts[0]
     assert texts[0] == texts[1]
-    both = ask(client, temperature=0, max_tokens=32, n=2)
-    assert [c.message.content for c in both.choices] == [texts[0], texts[0]]
+    # n=2 runs the two choices as a batch of 2, which OpenVINO computes with other kernels than a
+    # batch of 1 on some CPUs (AVX-512: "...is Paris." against "...is Paris, capital of the French
+    # Republic." alone), like most engines; the choices of one batch are still identical.
+    both = [c.message.content for c in ask(client, temperature=0, max_tokens=32, n=2).choices]
+    assert both[0] == both[1] and "Paris" in both[0], both
 
 
 def test_default_max_tokens_bounds_a_long_answer(client):

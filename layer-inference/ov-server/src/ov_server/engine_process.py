@@ -50,6 +50,7 @@ STALL_CHECK_S = 0.5  # how often the watchdog looks (see ProcessEngine._watch)
 STOP_GRACE_S = 5.0
 
 ExitCallback = Callable[["ProcessEngine", str], None]
+Placement = Callable[[str, ModelSpec], "tuple[int, ...] | None"]
 
 
 class EngineDied(Exception):
@@ -116,7 +117,9 @@ class ProcessEngine:
     """`Engine` (engine.py) backed by a child process. Built in the manager's thread."""
 
     def __init__(self, model_id: str, spec: ModelSpec, model_dir: Path, loop: asyncio.AbstractEventLoop,
-                 log_level: str = "INFO", byte_vocab: bool = True, stream_interval_s: float = 0.0) -> None:
+                 log_level: str = "INFO", byte_vocab: bool = True, stream_interval_s: float = 0.0,
+                 cpus: tuple[int, ...] | None = None) -> None:
+        """`cpus`: the CPUs the engine process confines itself to (placement.py); None = any."""
         import openvino_genai as ov_genai
 
         self.model_id = model_id
@@ -155,7 +158,7 @@ class ProcessEngine:
             msg = self._load(chan, {"model_id": model_id, "spec": spec.model_dump(), "path": str(self.path),
                                     "grammar_model": str(grammar_model),
                                     "model_dir": str(model_dir), "log_level": log_level,
-                                    "stream_interval_s": stream_interval_s})
+                                    "stream_interval_s": stream_interval_s, "cpus": cpus})
         except BaseException:
             parent_sock.close()
             raise
@@ -398,9 +401,13 @@ def _retrieve(fut: asyncio.Future) -> None:
 
 
 def process_engine_factory(loop: asyncio.AbstractEventLoop, log_level: str = "INFO", byte_vocab: bool = True,
-                           stream_interval_s: float = 0.0) -> Callable[[str, ModelSpec, Path], ProcessEngine]:
+                           stream_interval_s: float = 0.0, placement: Placement | None = None,
+                           ) -> Callable[[str, ModelSpec, Path], ProcessEngine]:
+    """`placement(model_id, spec)`: the CPUs for that model's engine (None = any); it raises when the
+    spec names none that can be used, which fails that model's load."""
     def factory(model_id: str, spec: ModelSpec, model_dir: Path) -> ProcessEngine:
-        return ProcessEngine(model_id, spec, model_dir, loop, log_level, byte_vocab, stream_interval_s)
+        cpus = placement(model_id, spec) if placement is not None else None
+        return ProcessEngine(model_id, spec, model_dir, loop, log_level, byte_vocab, stream_interval_s, cpus)
 
     return factory
 

@@ -36,6 +36,7 @@ from .errors import summarize_exception
 from .grammar_check import GrammarCheck
 from .model_files import DEFAULT_CONTEXT, read_context_length
 from .outbox import Outbox, Update
+from .placement import format_cpus
 from .registry import ModelSpec
 from .toolcalls import structural_tag
 
@@ -136,8 +137,8 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
         log.warning("model %s: %s", model_id, note)
     if cpu.cap_error:
         log.warning("%s (oneDNN ignores it)", cpu.cap_error)
-    log.info("model %s on %s: compile properties %s, precision %s; CPU %s", model_id, spec.device,
-             safe.properties, safe.precision, cpu.report())
+    log.info("model %s on %s: compile properties %s, precision %s; CPU %s; engine on CPUs %s", model_id,
+             spec.device, safe.properties, safe.precision, cpu.report(), format_cpus(sorted(os.sched_getaffinity(0))))
     t0 = time.perf_counter()
 
     def build(source: str, tokenizer: Any, extra: dict[str, Any]) -> Any:
@@ -154,6 +155,7 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
         "tokenizer_path": str(ir_path),
         "converted_from_cache": cached,
         "pid": os.getpid(),
+        "cpus": sorted(os.sched_getaffinity(0)),
         "context_length": spec.context_length or read_context_length(path) or DEFAULT_CONTEXT,
         "properties": safe.properties,
         "precision": safe.precision,
@@ -345,6 +347,16 @@ class Worker:
             self._send_stats(chan, now, force=not self.running)
 
 
+def confine(cpus: list[int] | tuple[int, ...]) -> None:
+    """Run this whole process on `cpus` (placement.py says why): every thread there is now, and,
+    inherited, every thread OpenVINO starts later (its sampler pool, its inference threads)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:
+            pass  # a thread that just ended
+
+
 def _int64_row(ids: list[int]) -> Any:
     import numpy as np
 
@@ -372,6 +384,12 @@ def _main(argv: list[str]) -> int:
     requestid.install(f"%(asctime)s %(levelname)s %(name)s[{cfg['model_id']} pid {os.getpid()}] [%(rid)s] %(message)s",
                       level=cfg.get("log_level", "INFO"))
     model_id = cfg["model_id"]
+    if cfg.get("cpus"):
+        try:
+            confine(cfg["cpus"])
+        except OSError as exc:  # offline, or outside this cgroup's cpuset
+            chan.send(("load_error", f"cannot run on CPUs {format_cpus(cfg['cpus'])}: {exc.strerror}"))
+            return EXIT_LOAD_ERROR
     try:
         spec = ModelSpec.model_validate(cfg["spec"])
         pipe, info = load_pipeline(model_id, spec, Path(cfg["path"]), Path(cfg["model_dir"]))

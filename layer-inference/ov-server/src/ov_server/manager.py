@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from .engine import Engine
 from .engine_process import EngineDied, process_engine_factory
 from .errors import APIError, summarize_exception
 from .metrics import EngineGauges, NoMetrics, ServerMetrics
+from .placement import engine_cpus
 from .registry import ModelSpec, default_registry, load_registry
 
 log = logging.getLogger("ov_server.models")
@@ -92,7 +94,8 @@ class ModelManager:
         if self._factory is None:
             self._factory = process_engine_factory(loop or asyncio.get_running_loop(), self._log_level,
                                                    byte_vocab=self.settings.detokenizer == "auto",
-                                                   stream_interval_s=self.settings.stream_interval_ms / 1000)
+                                                   stream_interval_s=self.settings.stream_interval_ms / 1000,
+                                                   placement=self.engine_cpus)
         self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
         self._thread.start()
 
@@ -106,6 +109,13 @@ class ModelManager:
         for e in engines:
             terminate = getattr(e, "terminate", None)
             (terminate or e.close)()
+
+    def engine_cpus(self, model_id: str, spec: ModelSpec) -> tuple[int, ...] | None:
+        """Where `model_id`'s engine may run, given the whole registry (placement.py)."""
+        with self._lock:
+            specs = {mid: st.pending or st.spec for mid, st in self._models.items()}
+        specs[model_id] = spec
+        return engine_cpus(model_id, specs, sorted(os.sched_getaffinity(0)))
 
     def get(self, model_id: str) -> Engine:
         with self._lock:
@@ -186,8 +196,8 @@ class ModelManager:
             out.update(context_length=e.context_length, active_requests=e.active, generated_tokens=e.generated_tokens)
             info = getattr(e, "info", None)
             if info:
-                out.update({k: info[k] for k in ("pid", "properties", "precision", "precision_notes", "load_seconds",
-                                          "converted_from_cache")
+                out.update({k: info[k] for k in ("pid", "cpus", "properties", "precision", "precision_notes",
+                                                 "load_seconds", "converted_from_cache")
                             if k in info})
         return out
 

@@ -19,10 +19,10 @@ YAML shape (see SERVICE_SPEC.md):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .chat_model import MODEL_NAME as CHAT_NAME
 from .config import ConfigError
@@ -69,6 +69,9 @@ class ModelSpec(BaseModel):
         "an engine with requests in flight that makes no progress for this long is killed and "
         "restarted (its requests get a 503 naming why); raise it for a model whose longest step "
         "(a prompt chunk, a grammar compile) takes longer"))
+    cpus: Literal["auto", "all"] | list[int] = Field("auto", description=(
+        "CPUs the engine process may run on: 'auto' (one CPU for a model with "
+        "INFERENCE_NUM_THREADS 1, every CPU otherwise; placement.py), 'all', or a list of CPU numbers"))
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -77,6 +80,16 @@ class ModelSpec(BaseModel):
         if self.builtin is not None and self.builtin not in BUILTINS:
             raise ValueError(f"unknown builtin {self.builtin!r} (one of {', '.join(map(repr, BUILTINS))})")
         return self
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, v: Any) -> Any:
+        # One message for every wrong shape (a union's own errors name its first branch only).
+        ok = v in ("auto", "all") or (
+            isinstance(v, list) and v and all(type(c) is int and c >= 0 for c in v) and len(set(v)) == len(v))
+        if not ok:
+            raise ValueError(f"got {v!r}; give 'auto', 'all' or a non-empty list of distinct CPU numbers (0, 1, ...)")
+        return v
 
 
 class RegistryFile(BaseModel):
@@ -90,9 +103,10 @@ def builtin_spec(name: str = TINY_NAME) -> ModelSpec:
     The random-weight model ends its answers by itself (EOS is calibrated in
     tiny_model.py); min_new_tokens=3 keeps every answer non-empty and a few
     characters long. Requests that need exact lengths send `ignore_eos`.
-    One inference thread, not pinned: the model is so small that thread
+    One inference thread, not pinned by OpenVINO: the model is so small that thread
     hand-offs cost more than they save, and the other core stays free for the
-    HTTP side (pinned threads made the event loop wait for a core).
+    HTTP side (pinned threads made the event loop wait for a core). Its engine
+    process as a whole runs on one CPU (`cpus: auto`, placement.py).
     f32, not the CPU's default: one thread at bf16 divides by zero in OpenVINO's CPU plugin on AMX
     CPUs (SIGFPE), and f32 gives the same greedy answers on every CPU.
 
