@@ -6,8 +6,8 @@ then hands each token from its step thread to a pool thread; unpinned, that thre
 on the other core, which on a small machine the HTTP process and its clients hold, and the step
 waits for a core it cannot have (measured: the engine's step thread blocked ~0.6 times per token,
 runqueue waits a quarter of its run time). With the whole engine process on one CPU the hand-off
-stays on that core: jerry-tiny streamed 1.4-1.9x more tokens/s at concurrency 1 on 2 cores,
-concurrency 8 within noise (ARCHITECTURE.md, "CPU placement").
+stays on that core: jerry-tiny streamed 1.4x more tokens/s at concurrency 1 on 2 cores and 1.16x
+at concurrency 8; its first token came ~0.5 ms later (ARCHITECTURE.md, "CPU placement").
 
 `auto` (the default): one CPU for a model with `INFERENCE_NUM_THREADS: 1`, chosen where the fewest
 other pinned engines run (ties: the highest-numbered CPU, as CPU 0 usually takes more interrupts);
@@ -19,6 +19,7 @@ error naming the field).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import groupby
 
 from .registry import ModelSpec
 
@@ -41,18 +42,12 @@ def inference_threads(properties: Mapping[str, object]) -> int | None:
 
 def format_cpus(cpus: Sequence[int]) -> str:
     """`0-3,6`: the kernel's list format (taskset, /proc/PID/status)."""
-    out: list[str] = []
-    run: list[int] = []
-    for c in sorted(set(cpus)):
-        if run and c == run[-1] + 1:
-            run.append(c)
-            continue
-        if run:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [c]
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(out)
+    runs = []
+    # Consecutive numbers share their distance from their index in the sorted list.
+    for _, group in groupby(enumerate(sorted(set(cpus))), key=lambda pair: pair[1] - pair[0]):
+        run = [c for _, c in group]
+        runs.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+    return ",".join(runs)
 
 
 def _listed(model_id: str, cpus: list[int], usable: Sequence[int]) -> tuple[int, ...]:
