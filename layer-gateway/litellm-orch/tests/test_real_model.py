@@ -39,8 +39,10 @@ def test_jerry_chat_is_listed_and_falls_back_only_to_the_same_model(client: open
 def test_paris_and_greedy_is_deterministic(client: openai.OpenAI, calls) -> None:
     texts = [ask(client, temperature=0, max_tokens=32).choices[0].message.content for _ in range(2)]
     assert "Paris" in texts[0] and texts[0] == texts[1]
-    both = ask(client, temperature=0, max_tokens=32, n=2)
-    assert [c.message.content for c in both.choices] == [texts[0], texts[0]]
+    # n=2 is a batch of 2, which OpenVINO computes with other kernels than a batch of 1 on some
+    # CPUs (AVX-512: a shorter answer), so only the choices of one batch must match each other.
+    both = [c.message.content for c in ask(client, temperature=0, max_tokens=32, n=2).choices]
+    assert both[0] == both[1] and "Paris" in both[0], both
     assert {c["model"] for c in calls()} == {"jerry-chat"}  # the logical name reached ov-server as is
 
 
