@@ -6,9 +6,10 @@ all of it, so each request touched fresh pages (~32 KB for the built-in model) u
 pool was resident. With OpenVINO's dynamic KV cache (the registry's default now) the engine stays
 flat. After WARM_UP requests that let allocators and caches reach their working size, the soak runs
 in WINDOWS: a leak grows in every window (the old pool: ~26 KB a request, ~17 MiB a window), while
-OpenVINO's per-shape caches still meet a few new batch shapes on a loaded machine and then stop
-(seen: +12 MiB in one 2,048-request total under CI load, flat on a quiet machine). So the last window
-may grow at most LAST_WINDOW_MIB (~6 KB a request), and the whole soak at most TOTAL_MIB.
+OpenVINO's per-shape caches still meet a few new batch shapes on a loaded machine, in bursts, and then
+stop (seen under CI load: +12 MiB in one 2,048-request total; +5.1, +0.8, +4.0 MiB by window in
+another; flat on a quiet machine). So one of the last two windows must grow at most LAST_WINDOW_MIB
+(~6 KB a request: a leak that size grows that much in both), and the whole soak at most TOTAL_MIB.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def test_rss_is_flat_after_warm_up(tmp_path):
     assert health["pid"] == child and health["restarts"] == 0
     for proc in ("http", "engine"):
         total = samples[-1][proc] - samples[0][proc]
-        last = samples[-1][proc] - samples[-2][proc]
-        assert last <= LAST_WINDOW_MIB, f"{proc} still grows: +{last:.1f} MiB in the last window ({samples})"
+        recent = min(samples[-1][proc] - samples[-2][proc], samples[-2][proc] - samples[-3][proc])
+        assert recent <= LAST_WINDOW_MIB, (
+            f"{proc} still grows: at least +{recent:.1f} MiB in each of the last two windows ({samples})")
         assert total <= TOTAL_MIB, f"{proc} grew +{total:.1f} MiB over the soak ({samples})"
