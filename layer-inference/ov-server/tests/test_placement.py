@@ -7,7 +7,8 @@ import pytest
 from conftest import start_server, stop_server, wait_until
 
 from ov_server.config import ConfigError
-from ov_server.placement import PlacementError, engine_cpus, format_cpus, inference_threads
+from ov_server.cpu import inference_threads
+from ov_server.placement import PlacementError, engine_cpus, format_cpus
 from ov_server.registry import ModelSpec, builtin_spec, load_registry
 
 ONE = builtin_spec("jerry-tiny")  # INFERENCE_NUM_THREADS 1

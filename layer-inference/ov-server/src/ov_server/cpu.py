@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,15 @@ def read_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def inference_threads(properties: Mapping[str, object]) -> int | None:
+    """`INFERENCE_NUM_THREADS` as an int, None when unset or not a number (OpenVINO then decides)."""
+    value = properties.get("INFERENCE_NUM_THREADS")
+    try:
+        return int(value)  # type: ignore[call-overload]  # "1" from YAML strings too
+    except (TypeError, ValueError):
+        return None
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")) -> int:
@@ -212,8 +221,7 @@ def safe_properties(properties: dict[str, Any], device: str, cpu: CpuInfo, defau
     if default == "bf16" and not cpu.isa_at_least(BF16_ISA):
         notes.append(f"bf16 kernels are capped off (effective ISA {cpu.effective_isa}): "
                      "the default bf16 precision fails there")
-    threads = props.get("INFERENCE_NUM_THREADS")
-    if default == "bf16" and cpu.isa_at_least(AMX_ISA) and threads is not None and int(threads) == 1:
+    if default == "bf16" and cpu.isa_at_least(AMX_ISA) and inference_threads(props) == 1:
         notes.append("AMX with bf16 and one inference thread divides by zero in the CPU plugin (SIGFPE)")
     if len(notes) > first:
         props["INFERENCE_PRECISION_HINT"] = "f32"

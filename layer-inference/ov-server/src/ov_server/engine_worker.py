@@ -137,8 +137,9 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
         log.warning("model %s: %s", model_id, note)
     if cpu.cap_error:
         log.warning("%s (oneDNN ignores it)", cpu.cap_error)
+    cpus = sorted(os.sched_getaffinity(0))
     log.info("model %s on %s: compile properties %s, precision %s; CPU %s; engine on CPUs %s", model_id,
-             spec.device, safe.properties, safe.precision, cpu.report(), format_cpus(sorted(os.sched_getaffinity(0))))
+             spec.device, safe.properties, safe.precision, cpu.report(), format_cpus(cpus))
     t0 = time.perf_counter()
 
     def build(source: str, tokenizer: Any, extra: dict[str, Any]) -> Any:
@@ -155,7 +156,7 @@ def load_pipeline(model_id: str, spec: ModelSpec, path: Path, model_dir: Path) -
         "tokenizer_path": str(ir_path),
         "converted_from_cache": cached,
         "pid": os.getpid(),
-        "cpus": sorted(os.sched_getaffinity(0)),
+        "cpus": cpus,
         "context_length": spec.context_length or read_context_length(path) or DEFAULT_CONTEXT,
         "properties": safe.properties,
         "precision": safe.precision,

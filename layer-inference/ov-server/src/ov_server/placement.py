@@ -21,23 +21,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
+from .cpu import inference_threads
 from .registry import ModelSpec
 
 AUTO = "auto"
-ALL = "all"
 
 
 class PlacementError(ValueError):
     """A registry entry's `cpus` names no CPU this server may use."""
-
-
-def inference_threads(properties: Mapping[str, object]) -> int | None:
-    """`INFERENCE_NUM_THREADS` as an int, None when unset or not a number (OpenVINO then decides)."""
-    value = properties.get("INFERENCE_NUM_THREADS")
-    try:
-        return int(value)  # type: ignore[call-overload]  # "1" from YAML strings too
-    except (TypeError, ValueError):
-        return None
 
 
 def format_cpus(cpus: Sequence[int]) -> str:
