@@ -53,8 +53,12 @@ class Server:
     base: str
     log: Path
 
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
     def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        """The end of the log, for failure messages only: never assert on it, the start scrolls off."""
+        return self.text()[-3000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -49,7 +49,7 @@ def states(server: Server, reload: bool = False) -> dict[str, str]:
 def test_serve_writes_the_presets_and_the_builtin_answers(router: tuple[Server, Path]) -> None:
     server, ini = router
     assert list(presets.read(ini)) == [UPSTREAM_ID]
-    assert "router over" in server.tail()
+    assert "router over" in server.text()
     assert "Paris" in ask(server, UPSTREAM_ID)
     assert states(server)[UPSTREAM_ID] == "loaded"
 
