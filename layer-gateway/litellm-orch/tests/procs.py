@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import yaml
-
-from meshkit.testing import ServerProcess, free_port
+from meshkit.testing import ServerProcess, free_port, gateway_env, spawn_gateway
+from meshkit.testing.gateway import HEALTH as GATEWAY_HEALTH
 
 TESTS = Path(__file__).resolve().parent
 SERVICE = TESTS.parent
@@ -75,15 +75,14 @@ def rewrite_api_bases(config: dict, ports: dict[int, int]) -> dict:
 
 def start_gateway(logdir: Path, config: dict, env_extra: dict[str, str], name: str = "gateway",
                   wrapper: list[str] | None = None, port: int | None = None) -> ServerProcess:
-    port = port or free_port()
-    cfg = logdir / f"{name}.router.yaml"
-    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [*(wrapper or []), str(SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1", "--port", str(port),
-           "--config", str(cfg)]
-    env = base_env(UV_PYTHON_DOWNLOADS="never", **env_extra)
-    proc = ServerProcess.start(name, cmd, log=logdir / f"{name}.log", port=port, health="/health/liveliness",
-                               env=env, cwd=SERVICE, timeout=180)
-    proc.extra["config"] = cfg
+    """The gateway as `homelab up` starts it, healthy (meshkit.testing's starter, shared with the
+    tiny-agents suite); the workers come from LITELLM_NUM_WORKERS in `env_extra` or start.sh's 2."""
+    proc = spawn_gateway(REPO, logdir, config, gateway_env(**env_extra), name=name, port=port, wrapper=wrapper)
+    try:
+        proc.wait_healthy(GATEWAY_HEALTH, 180)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
-import procs
 import pytest
 
 from meshkit.testing import ServerProcess, wait_until

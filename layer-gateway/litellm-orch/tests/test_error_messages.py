@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import httpx
 import openai
-import procs
 import pytest
 
 from meshkit.testing import ServerProcess

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import openai
-import procs
 import pytest
 
 from meshkit.testing import ServerProcess

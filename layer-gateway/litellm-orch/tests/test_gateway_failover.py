@@ -6,7 +6,6 @@ import time
 
 import httpx
 import openai
-import procs
 import pytest
 
 from meshkit.testing import ServerProcess

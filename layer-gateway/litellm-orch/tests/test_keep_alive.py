@@ -13,7 +13,6 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import procs
 import pytest
 
 from meshkit.testing import ServerProcess

@@ -28,7 +28,9 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from meshkit.testing import OpenAIDouble, ServerProcess, free_port
+from meshkit.testing import OpenAIDouble, ServerProcess, free_port, gateway_env
+from meshkit.testing import spawn_gateway as spawn_gateway_process
+from meshkit.testing.gateway import HEALTH as GATEWAY_HEALTH
 
 HERE = Path(__file__).parent
 SERVICE_DIR = HERE.parent
@@ -87,21 +89,12 @@ def gateway_config(model_list: list[dict], request_timeout: int) -> dict:
 
 
 def spawn_gateway(work: Path, model_list: list[dict], request_timeout: int) -> ServerProcess:
-    """The gateway as `homelab up` starts it (scripts/start.sh), one worker, on a free loopback port.
-    Not the stock `litellm` CLI: ours carries gc_safety.py, without which LiteLLM segfaulted in
-    CPython 3.11's contextvars and took every later test with it. Started, not waited for."""
+    """The gateway as `homelab up` starts it (meshkit.testing's starter: scripts/start.sh, the one
+    litellm-orch's own suite uses), one worker, on a free loopback port. Started, not waited for."""
     if shutil.which("uv") is None:
         pytest.fail("uv is required to run the test gateway (pip install uv)")
-    cfg = work / "router.yaml"
-    cfg.write_text(yaml.safe_dump(gateway_config(model_list, request_timeout), sort_keys=False))
-    env = {k: v for k, v in os.environ.items()
-           if k != "VIRTUAL_ENV" and not k.startswith(("LITELLM_", "OPTILLM_", "OV_SERVER_"))}
-    env.update({"LITELLM_MASTER_KEY": MASTER_KEY, "UV_PYTHON_DOWNLOADS": "never", "HF_HUB_OFFLINE": "1",
-                "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1"})
-    port = free_port()
-    return ServerProcess.spawn("gateway", [str(GATEWAY_SERVICE / "scripts" / "start.sh"), "--host", "127.0.0.1",
-                                           "--port", str(port), "--config", str(cfg), "--workers", "1"],
-                               log=work / "gateway.log", port=port, env=env, cwd=work)
+    return spawn_gateway_process(REPO, work, gateway_config(model_list, request_timeout),
+                                 gateway_env(LITELLM_MASTER_KEY=MASTER_KEY), workers=1)
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +105,7 @@ def gateway(backend_url, tmp_path_factory) -> Iterator[ServerProcess]:
             "model": "openai/jerry-scripted", "api_base": f"{backend_url}/v1",
             "api_key": scripted_backend.BACKEND_KEY}}], request_timeout=120) as gw:
         # First run syncs the gateway's environment (~1 min on a clean machine), then ~6 s start-up.
-        gw.wait_healthy("/health/liveliness", 300)
+        gw.wait_healthy(GATEWAY_HEALTH, 300)
         yield gw
 
 
@@ -121,16 +114,20 @@ def gateway_url(gateway: ServerProcess) -> str:
     return f"{gateway.base}/v1"
 
 
+def fail_if_any_died(procs: list[ServerProcess]) -> None:
+    """A server that died fails the test it died in, with its exit code and log tail; without
+    this, every later test only says "unreachable" and the cause is lost with tmp."""
+    dead = [p for p in procs if not p.alive()]
+    if dead:
+        pytest.fail("\n".join(f"the test {p.name} died (exit {p.popen.returncode}); log tail ({p.log}):\n"
+                              f"{p.log_tail()}" for p in dead), pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _gateway_outlives_the_test(request) -> Iterator[None]:
-    """A gateway that dies fails the test it died in, with its exit code and log tail; without
-    this, every later test only says "gateway unreachable" and the cause is lost with tmp."""
     yield
     if "gateway" in request.fixturenames:
-        gw: ServerProcess = request.getfixturevalue("gateway")
-        if not gw.alive():
-            pytest.fail(f"the test gateway died (exit {gw.popen.returncode}); log tail ({gw.log}):\n"
-                        f"{gw.log_tail()}", pytrace=False)
+        fail_if_any_died([request.getfixturevalue("gateway")])
 
 
 def tool_python(name: str) -> str:
@@ -149,6 +146,7 @@ class Mesh:
     backend_url: str
     page_url: str
     view: Path  # mesh/view.json (HOMELAB_MESH_VIEW): the agent's and mesh-status's mesh
+    servers: tuple[ServerProcess, ...] = ()  # what must stay up for the test (fail_if_any_died)
 
 
 def mcp_server(name: str, command: str, args: list[str]) -> dict:

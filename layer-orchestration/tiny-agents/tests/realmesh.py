@@ -61,7 +61,7 @@ def real_mesh(work: Path) -> Iterator[Mesh]:
             # web-fetch as the default registry lists it (after mesh-status), its network cut.
             mcp_server("web-fetch", tool_python("web-fetch"),
                        [str(Path(__file__).with_name("offline_web_fetch.py"))])])
-        yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", view)
+        yield Mesh(root, gateway_url, f"http://127.0.0.1:{ov_port}", "", view, servers=(ov, gw))
 
 
 # Questions about the mesh a user would ask, each with what a correct answer must say (lower-case

@@ -11,7 +11,7 @@ import json
 
 import httpx
 import pytest
-from conftest import MASTER_KEY, agent_env, run_agent
+from conftest import MASTER_KEY, agent_env, fail_if_any_died, run_agent
 from realmesh import DEFAULT_TOOLS, MESH_TOOLS, MODEL, QUESTIONS, real_mesh
 
 MAX_STEPS = 4
@@ -21,6 +21,14 @@ MAX_STEPS = 4
 def live(tmp_path_factory):
     with real_mesh(tmp_path_factory.mktemp("realmesh")) as m:
         yield m
+
+
+@pytest.fixture(autouse=True)
+def _mesh_outlives_the_test(request):
+    """ov-server or the gateway dying fails the test it died in, with its log tail."""
+    yield
+    if "live" in request.fixturenames:
+        fail_if_any_died(list(request.getfixturevalue("live").servers))
 
 
 def test_offered_tools_are_mesh_status_tools(live):
