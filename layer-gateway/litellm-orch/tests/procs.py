@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 from meshkit.testing import ServerProcess, free_port, gateway_env, spawn_gateway
+from meshkit.testing import mesh_free_env as base_env
 from meshkit.testing.gateway import HEALTH as GATEWAY_HEALTH
 
 TESTS = Path(__file__).resolve().parent
@@ -22,15 +23,6 @@ OPTILLM = REPO / "layer-gateway" / "optillm-proxy"
 # Contract ports of the upstreams, as written in config/router.yaml's rendered model_list.
 OV_SERVER_PORT = 4010
 OPTILLM_PORT = 4020
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITELLM_", "OPTILLM_", "OV_SERVER_"))}
-    env.pop("OPENAI_API_KEY", None)
-    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "CI": "true", "NO_PROXY": "127.0.0.1,localhost",
-                "no_proxy": "127.0.0.1,localhost"})
-    env.update(extra)
-    return env
 
 
 def start_double(logdir: Path, name: str, *args: str) -> ServerProcess:
@@ -77,13 +69,8 @@ def start_gateway(logdir: Path, config: dict, env_extra: dict[str, str], name: s
                   wrapper: list[str] | None = None, port: int | None = None) -> ServerProcess:
     """The gateway as `homelab up` starts it, healthy (meshkit.testing's starter, shared with the
     tiny-agents suite); the workers come from LITELLM_NUM_WORKERS in `env_extra` or start.sh's 2."""
-    proc = spawn_gateway(REPO, logdir, config, gateway_env(**env_extra), name=name, port=port, wrapper=wrapper)
-    try:
-        proc.wait_healthy(GATEWAY_HEALTH, 180)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    return spawn_gateway(REPO, logdir, config, gateway_env(**env_extra), name=name, port=port,
+                         wrapper=wrapper).healthy(GATEWAY_HEALTH, 180)
 
 
 # --- the gateway's process tree (start.sh execs `uv run`, which runs the launcher's master, whose

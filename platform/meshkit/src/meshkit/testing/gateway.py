@@ -19,18 +19,26 @@ from meshkit.testing.process import ServerProcess
 HEALTH = "/health/liveliness"  # answers without touching a backend
 GATEWAY_SERVICE = Path("layer-gateway") / "litellm-orch"
 LOOPBACK = "127.0.0.1,localhost"
-# A developer's shell must not hand the test gateway a real key, model or upstream.
+# A developer's shell must not hand a test process a real key, model or upstream.
 _SCRUBBED_PREFIXES = ("LITELLM_", "OPTILLM_", "OV_SERVER_")
-_SCRUBBED = {"VIRTUAL_ENV", "OPENAI_API_KEY"}  # uv run warns on a foreign VIRTUAL_ENV
+
+
+def mesh_free_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the mesh's own settings, LiteLLM's cost map read
+    locally, loopback past any proxy: the base of every test process that talks to the mesh."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY" and not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "CI": "true", "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK})
+    env.update(extra)
+    return env
 
 
 def gateway_env(**extra: str) -> dict[str, str]:
-    """This process's environment without the mesh's own settings, offline (LiteLLM's cost map
-    and Hugging Face from local copies, no uv Python download) and loopback past any proxy."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)}
-    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "CI": "true", "UV_PYTHON_DOWNLOADS": "never",
-                "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "NO_COLOR": "1",
-                "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK})
+    """mesh_free_env for the gateway: also offline (Hugging Face from local copies, no uv Python
+    download) and without a foreign VIRTUAL_ENV, which `uv run` warns about."""
+    env = mesh_free_env()
+    env.pop("VIRTUAL_ENV", None)
+    env.update({"UV_PYTHON_DOWNLOADS": "never", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                "NO_COLOR": "1"})
     env.update(extra)
     return env
 

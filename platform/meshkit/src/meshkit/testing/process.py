@@ -46,13 +46,7 @@ class ServerProcess:
               env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120.0,
               host: str = "127.0.0.1") -> ServerProcess:
         """Start `cmd` (output to `log`) and wait until GET http://host:port{health} is 200."""
-        proc = cls.spawn(name, cmd, log=log, port=port, env=env, cwd=cwd, host=host)
-        try:
-            proc.wait_healthy(health, timeout)
-        except BaseException:
-            proc.stop()
-            raise
-        return proc
+        return cls.spawn(name, cmd, log=log, port=port, env=env, cwd=cwd, host=host).healthy(health, timeout)
 
     @classmethod
     def spawn(cls, name: str, cmd: list[str], *, log: Path, port: int,
@@ -96,6 +90,15 @@ class ServerProcess:
                 raise ServerFailed(f"{self.name} not healthy on {url} after {timeout:.0f} s; "
                                    f"log tail ({self.log}):\n{self.log_tail()}")
             time.sleep(0.2)
+
+    def healthy(self, health: str = "/health", timeout: float = 120.0) -> ServerProcess:
+        """`wait_healthy`, stopping the process when that fails (nothing is left running); self."""
+        try:
+            self.wait_healthy(health, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self, grace: float = 15.0) -> int | None:
         """TERM the process group, KILL it after `grace` seconds; returns the exit code."""
